@@ -1,0 +1,22 @@
+/* The functions the addon exports; each file implements one concern. */
+#ifndef NONO_ADDON_H
+#define NONO_ADDON_H
+#include <node_api.h>
+
+/* fd_server.c */
+napi_value nono_listen(napi_env env, napi_callback_info info);
+napi_value nono_send(napi_env env, napi_callback_info info);
+napi_value nono_close_conn(napi_env env, napi_callback_info info);
+napi_value nono_close_server(napi_env env, napi_callback_info info);
+
+/* sandboxed_spawn.c */
+napi_value nono_spawn(napi_env env, napi_callback_info info);
+
+/* ruleset_api.c */
+napi_value nono_landlock_abi_js(napi_env env, napi_callback_info info);
+napi_value nono_create_ruleset(napi_env env, napi_callback_info info);
+napi_value nono_add_path_rule(napi_env env, napi_callback_info info);
+napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
+napi_value nono_close_fd(napi_env env, napi_callback_info info);
+
+#endif

@@ -1,0 +1,25 @@
+/* Module entry: wires the exported functions. See addon.h for where each lives. */
+#include "addon.h"
+
+#define EXPORT(name, fn)                                        \
+  do {                                                          \
+    napi_value f;                                               \
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f); \
+    napi_set_named_property(env, exports, name, f);             \
+  } while (0)
+
+static napi_value init(napi_env env, napi_value exports) {
+  EXPORT("listen", nono_listen);
+  EXPORT("send", nono_send);
+  EXPORT("closeConn", nono_close_conn);
+  EXPORT("closeServer", nono_close_server);
+  EXPORT("spawn", nono_spawn);
+  EXPORT("landlockAbi", nono_landlock_abi_js);
+  EXPORT("createRuleset", nono_create_ruleset);
+  EXPORT("addPathRule", nono_add_path_rule);
+  EXPORT("addPortRule", nono_add_port_rule);
+  EXPORT("closeFd", nono_close_fd);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
