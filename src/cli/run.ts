@@ -1,0 +1,114 @@
+// `nono run [options] -- PROGRAM [ARGS...]`: start a session, then run the agent with its shells
+// routed to nono-shell (preload + SHELL + PATH), itself inside its own Landlock domain, with the
+// terminal passed straight through. Returns PROGRAM's exit status.
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { nativePaths, proxyBinDir } from '../native/paths.js';
+import { execHelperArgs } from '../policy/landlock-compiler.js';
+import { startSession } from '../supervisor/start-session.js';
+
+export interface RunOptions {
+  allow: string[];
+  read: string[];
+  allowNet: boolean;
+  agentSandbox: boolean;
+  verbose: boolean;
+  oneShot: boolean;
+}
+
+export interface RunOutcome {
+  code: number;
+  /** Set when PROGRAM died of a signal; the caller re-raises it. */
+  signal?: NodeJS.Signals;
+}
+
+function agentEnvironment(additions: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, additions);
+  env.PATH = [proxyBinDir, env.PATH ?? '/usr/bin:/bin'].join(':');
+  // Keep whatever the user preloads, after ours.
+  env.LD_PRELOAD = [nativePaths.interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
+  return env;
+}
+
+export async function run(program: string, args: string[], opts: RunOptions): Promise<RunOutcome> {
+  const say = (line: string) => process.stderr.write(`nono: ${line}\n`);
+  const s = startSession({
+    workdir: process.cwd(),
+    allowNet: opts.allowNet,
+    allow: opts.allow,
+    read: opts.read,
+    verbose: opts.verbose,
+  });
+  if (opts.verbose) for (const w of s.warnings) say(`warning: ${w}`);
+  const env = agentEnvironment(s.agentEnv);
+
+  let file = program;
+  let argv = args;
+  if (opts.agentSandbox && !opts.oneShot) {
+    file = nativePaths.execHelper;
+    argv = [...execHelperArgs(s.agentPolicy), '--', program, ...args];
+  } else if (!opts.oneShot) {
+    say('warning: --no-agent-sandbox: the agent itself runs unsandboxed; only the shell commands that reach nono-shell are sandboxed');
+  }
+
+  // Like a shell waiting for its foreground job: the terminal's Ctrl-C / Ctrl-\ go to the agent
+  // (same process group); nono stays up to clean the session. TERM and HUP are passed on.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGQUIT', ignore);
+  const child = execa(file, argv, {
+    stdio: 'inherit',
+    env,
+    extendEnv: false,
+    reject: false,
+    argv0: opts.agentSandbox && !opts.oneShot ? undefined : program,
+  });
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  const onTerm = forward('SIGTERM');
+  const onHup = forward('SIGHUP');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
+  try {
+    const result = await child;
+    if (result.failed && result.exitCode === undefined && !result.signal) {
+      const code = (result as { code?: string }).code === 'ENOENT' ? 127 : 126;
+      say(`${program}: ${code === 127 ? 'command not found' : result.shortMessage}`);
+      return { code };
+    }
+    if (result.signal) {
+      const num = os.constants.signals[result.signal] ?? 0;
+      return { code: 128 + num, signal: result.signal };
+    }
+    return { code: result.exitCode ?? 0 };
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGQUIT', ignore);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
+    s.close();
+  }
+}
+
+export const runHelpText = `
+How it works:
+  Every shell the program starts (bash, sh, dash, zsh) is routed to nono-shell, and nono runs
+  that command in a fresh Landlock sandbox:
+    - reads: the system and your home directory, except credentials (~/.ssh, ~/.aws, ~/.gnupg,
+      ~/.config/gcloud, ~/.kube, ~/.docker, ~/.netrc, ~/.git-credentials, ~/.npmrc, ...)
+    - writes: the directory you started nono in (${'$'}PWD) and a private temp dir (TMPDIR)
+    - TCP: blocked (connect and bind), unless --allow-net
+  The program itself runs in its own Landlock domain: the same file rules, plus the network.
+
+Routes to nono-shell: LD_PRELOAD (interposer), SHELL=${path.join('<nono>', 'proxy-bin', 'bash')},
+and proxy-bin first on PATH.
+
+Examples:
+  nono run -- claude
+  nono run --allow ~/src/shared-lib --allow-net -- gemini
+  nono run --verbose -- node my-agent.js
+
+Exit status: PROGRAM's. 126: nono could not start a sandbox; 127: PROGRAM not found.
+`;

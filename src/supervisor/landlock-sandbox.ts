@@ -1,0 +1,41 @@
+// The Linux sandbox backend: a Landlock ruleset built once from the compiled policy; every command
+// enters a new domain made from it (landlock_restrict_self creates a fresh domain on each call).
+import type { NativeAddon } from '../native/addon.js';
+import type { CompiledLandlock } from '../policy/landlock-compiler.js';
+
+export interface CommandSandbox {
+  rulesetFd: number;
+  compiled: CompiledLandlock;
+  close(): void;
+}
+
+export function buildCommandSandbox(addon: NativeAddon, compiled: CompiledLandlock): CommandSandbox {
+  const fd = addon.createRuleset({
+    handledFs: compiled.handledFs,
+    handledNet: compiled.handledNet,
+    scoped: compiled.scoped,
+  });
+  try {
+    for (const rule of compiled.rules) {
+      try {
+        addon.addPathRule(fd, rule.path, rule.rights, compiled.handledFs);
+      } catch (e) {
+        // Vanished since compilation: it grants nothing, which is the safe direction.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    for (const p of compiled.tcpPorts) addon.addPortRule(fd, p.port, p.rights);
+  } catch (e) {
+    addon.closeFd(fd);
+    throw e;
+  }
+  return { rulesetFd: fd, compiled, close: () => addon.closeFd(fd) };
+}
+
+export function landlockUnavailableMessage(): string {
+  return (
+    'nono: this kernel does not offer Landlock (or it is disabled), so commands cannot be sandboxed. ' +
+    'nono refuses to run them unsandboxed. Use Linux >= 5.13 with Landlock enabled ' +
+    '(CONFIG_SECURITY_LANDLOCK=y, "landlock" in the lsm= boot parameter).'
+  );
+}

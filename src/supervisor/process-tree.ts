@@ -1,0 +1,92 @@
+// Reading and killing process trees through /proc. A command is not a descendant of the
+// nono-shell that asked for it, so when an agent kills its shell (timeouts), the supervisor has
+// to find and kill the command's whole tree itself.
+import fs from 'node:fs';
+
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+}
+
+export function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { pid, ppid: Number(fields[1]), pgid: Number(fields[2]), sid: Number(fields[3]) };
+}
+
+function allStats(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** Every live process that belongs to the tree of a command started as a session leader. */
+export function commandTree(rootPid: number): number[] {
+  const stats = allStats();
+  const children = new Map<number, number[]>();
+  for (const s of stats) {
+    const list = children.get(s.ppid) ?? [];
+    list.push(s.pid);
+    children.set(s.ppid, list);
+  }
+  // Same session: everything the command started, even after its parent died (reparented).
+  const tree = new Set<number>([rootPid]);
+  for (const s of stats) if (s.sid === rootPid) tree.add(s.pid);
+  // Descendants: including those that started sessions of their own.
+  const stack = [...tree];
+  while (stack.length) {
+    for (const c of children.get(stack.pop()!) ?? []) {
+      if (!tree.has(c)) {
+        tree.add(c);
+        stack.push(c);
+      }
+    }
+  }
+  return [...tree];
+}
+
+/** Kills the command's whole tree; returns how many processes were signalled. */
+export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {
+  let n = 0;
+  try {
+    process.kill(-rootPid, signal); // the command's process group first: stops it forking
+  } catch {
+    /* already gone */
+  }
+  for (const pid of commandTree(rootPid)) {
+    try {
+      process.kill(pid, signal);
+      n++;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return n;
+}
+
+/**
+ * True when `pid` runs inside one of the commands this supervisor started (so it is sandboxed
+ * already): its session, or one of its ancestors, is a command's.
+ */
+export function isInsideCommand(pid: number, commandPids: ReadonlySet<number>, stopAt: number): boolean {
+  if (commandPids.size === 0) return false;
+  let cur = readStat(pid);
+  for (let depth = 0; cur && depth < 64; depth++) {
+    if (commandPids.has(cur.pid) || commandPids.has(cur.sid)) return true;
+    if (cur.ppid <= 1 || cur.ppid === stopAt) return false;
+    cur = readStat(cur.ppid);
+  }
+  return false;
+}

@@ -1,0 +1,110 @@
+// Assembles a session: detect Landlock, compile the policy for commands and for the agent, build
+// the command ruleset, find the real shells, and start the supervisor on a private socket.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadAddon } from '../native/addon.js';
+import { nativePaths, proxyBinDir } from '../native/paths.js';
+import { findRealShells } from '../nono-shell/real-shells.js';
+import { defaultPolicy } from '../policy/default-policy.js';
+import {
+  AGENT_SCOPES,
+  COMMAND_SCOPES,
+  compileLandlock,
+  type CompiledLandlock,
+} from '../policy/landlock-compiler.js';
+import { PolicyError } from '../policy/policy.js';
+import { buildCommandSandbox, landlockUnavailableMessage } from './landlock-sandbox.js';
+import { createSession, type Session } from './session.js';
+import { Supervisor, type CommandRecord } from './supervisor.js';
+
+export interface SessionOptions {
+  workdir: string;
+  allowNet: boolean;
+  allow: string[];
+  read: string[];
+  verbose: boolean;
+  log?: (line: string) => void;
+  onCommandEnd?: (record: CommandRecord) => void;
+}
+
+export interface RunningSession {
+  session: Session;
+  supervisor: Supervisor;
+  commandPolicy: CompiledLandlock;
+  agentPolicy: CompiledLandlock;
+  /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
+  agentEnv: Record<string, string>;
+  warnings: string[];
+  close(): void;
+}
+
+function userShell(): string {
+  const s = process.env.SHELL;
+  if (s && path.isAbsolute(s) && !path.resolve(s).startsWith(proxyBinDir + path.sep) && fs.existsSync(s)) return s;
+  return '/bin/bash';
+}
+
+export function startSession(opts: SessionOptions): RunningSession {
+  const addon = loadAddon();
+  const abi = addon.landlockAbi();
+  if (abi < 1) throw new PolicyError(landlockUnavailableMessage());
+  for (const [what, p] of Object.entries(nativePaths)) {
+    if (!fs.existsSync(p)) throw new Error(`nono's ${what} is missing (${p}); run \`npm install\` in ${path.dirname(path.dirname(p))}`);
+  }
+  const session = createSession();
+  try {
+    const policy = defaultPolicy({
+      home: os.homedir(),
+      workdir: path.resolve(opts.workdir),
+      privateTmp: session.privateTmp,
+      allowNet: opts.allowNet,
+      allow: opts.allow,
+      read: opts.read,
+    });
+    const commandPolicy = compileLandlock(policy, { abi, scoped: COMMAND_SCOPES });
+    const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, allowNetwork: true });
+    const sandbox = buildCommandSandbox(addon, commandPolicy);
+    const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
+    const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
+    const supervisor = new Supervisor({
+      addon,
+      session,
+      sandbox,
+      shells,
+      realShell: userShell(),
+      clientPath: nativePaths.client,
+      proxyBinDir,
+      log,
+      onCommandEnd: opts.onCommandEnd,
+    });
+    supervisor.start();
+    log(
+      `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, TCP ${commandPolicy.handledNet ? 'blocked' : 'open'}, socket ${session.socketPath}`,
+    );
+    const agentEnv: Record<string, string> = {
+      NONO_SOCKET: session.socketPath,
+      NONO_SESSION_SECRET: session.secret,
+      NONO_SESSION_ID: session.id,
+      NONO_SHELL_CLIENT: nativePaths.client,
+      SHELL: path.join(proxyBinDir, 'bash'),
+      TMPDIR: session.privateTmp,
+    };
+    return {
+      session,
+      supervisor,
+      commandPolicy,
+      agentPolicy,
+      agentEnv,
+      warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
+      close() {
+        supervisor.stop();
+        sandbox.close();
+        session.cleanup();
+      },
+    };
+  } catch (e) {
+    session.cleanup();
+    throw e;
+  }
+}
