@@ -124,7 +124,7 @@ export function compileLandlock(policy: Policy, opts: CompileOptions): CompiledL
       }
       if (denied.some((d) => isInside(real, d))) continue;
       if (denied.some((d) => d !== real && isInside(d, real))) {
-        if (fs.statSync(real).isDirectory()) expand(real, rights, source, seen);
+        if (fs.statSync(real, { throwIfNoEntry: false })?.isDirectory()) expand(real, rights, source, seen);
         continue;
       }
       out.rules.push({ path: real, rights, source: `${source} (expanded around a denied path)` });

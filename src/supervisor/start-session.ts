@@ -20,6 +20,8 @@ import { Supervisor, type CommandRecord } from './supervisor.js';
 
 export interface SessionOptions {
   workdir: string;
+  /** Whose credentials to protect; defaults to the current HOME. */
+  home?: string;
   allowNet: boolean;
   allow: string[];
   read: string[];
@@ -55,7 +57,7 @@ export function startSession(opts: SessionOptions): RunningSession {
   const session = createSession();
   try {
     const policy = defaultPolicy({
-      home: os.homedir(),
+      home: opts.home ?? os.homedir(),
       workdir: path.resolve(opts.workdir),
       privateTmp: session.privateTmp,
       allowNet: opts.allowNet,
