@@ -57,21 +57,32 @@ export function commandTree(rootPid: number): number[] {
   return [...tree];
 }
 
-/** Kills the command's whole tree; returns how many processes were signalled. */
+/**
+ * Kills the command's whole tree; returns how many processes were signalled. The tree is frozen
+ * (SIGSTOP) before anything dies: killing a parent first would reparent its children to init,
+ * and one that had started its own session could no longer be found.
+ */
 export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {
-  let n = 0;
-  try {
-    process.kill(-rootPid, signal); // the command's process group first: stops it forking
-  } catch {
-    /* already gone */
-  }
-  for (const pid of commandTree(rootPid)) {
+  const send = (pid: number, sig: NodeJS.Signals) => {
     try {
-      process.kill(pid, signal);
-      n++;
+      process.kill(pid, sig);
+      return true;
     } catch {
-      /* exited meanwhile */
+      return false; // exited meanwhile
     }
+  };
+  const frozen = new Set<number>();
+  // Two passes: a process forked while the first snapshot was taken shows up in the second.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const pid of commandTree(rootPid)) {
+      if (!frozen.has(pid) && send(pid, 'SIGSTOP')) frozen.add(pid);
+    }
+  }
+  send(-rootPid, signal); // the command's process group, for anything not yet seen
+  let n = 0;
+  for (const pid of frozen) {
+    if (send(pid, signal)) n++;
+    if (signal !== 'SIGKILL') send(pid, 'SIGCONT'); // a stopped process would not act on TERM
   }
   return n;
 }
