@@ -290,3 +290,19 @@ describe('failure handling', () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 });
+
+describe('outside any session (typed by hand)', () => {
+  it('starts a one-shot session with the default policy, so the command is still sandboxed', async () => {
+    const r = await execa(client, ['-c', `cat ${home.sshKey}; echo one-shot > one-shot.txt; exit 3`], {
+      cwd: home.project,
+      env: { HOME: home.home, PATH: process.env.PATH! },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(`${home.sshKey}: Permission denied`);
+    expect(r.stderr).not.toContain('planted-by-nono-tests');
+    expect(r.stdout).not.toContain('planted-by-nono-tests');
+    expect(fs.readFileSync(path.join(home.project, 'one-shot.txt'), 'utf8')).toBe('one-shot\n');
+  });
+});

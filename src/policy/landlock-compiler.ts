@@ -89,6 +89,9 @@ export function compileLandlock(policy: Policy, opts: CompileOptions): CompiledL
     const covering = denied.find((d) => isInside(real, d));
     if (covering) {
       if (g.refuseIfDenied) {
+        // What the message below advises: an explicit --allow covering it is granted on its own.
+        const allowed = policy.readWrite.some((e) => e.explicit && fs.existsSync(e.path) && isInside(real, realOrSelf(e.path)));
+        if (allowed) return;
         throw new PolicyError(
           `the ${g.source} ${g.path} is inside the protected path ${covering} (deny_credentials); ` +
             'start nono somewhere else, or grant it explicitly with --allow',

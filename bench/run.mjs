@@ -1,0 +1,77 @@
+// `npm run bench`: side-by-side timings, printed as ratios measured in one run (this machine is a
+// noisy shared VM: absolute figures move 10-20 % between runs, ratios much less).
+//  1. per-command cost: `bash -c true` vs `nono-shell -c true` routed through a live `nono run`
+//     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
+//  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
+//     the interposer preloaded.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const native = (f) => path.join(root, 'native', f);
+const timer = native('nono-bench-spawn');
+for (const f of [timer, native('nono-shell'), path.join(root, 'dist', 'cli', 'main.js')]) {
+  if (!fs.existsSync(f)) throw new Error(`${f} is missing: run \`npm install\` first`);
+}
+
+const iterations = Number(process.env.BENCH_ITERATIONS ?? 300);
+const warmup = 20;
+
+function parse(out) {
+  const lines = Object.fromEntries(
+    out.trim().split('\n').filter((l) => /^[ab] /.test(l)).map((l) => [l[0], l.slice(2).split(' ').map((n) => Number(n) / 1e6)]),
+  );
+  return lines;
+}
+const pct = (xs, p) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const row = (label, a, b) => `${label.padEnd(44)}${a.padStart(9)}${b.padStart(9)}`;
+
+function report(title, labels, samples, goal) {
+  const [a, b] = [samples.a, samples.b];
+  console.log(`\n${title}`);
+  console.log(row('', 'p50 ms', 'p90 ms'));
+  console.log(row(labels[0], pct(a, 50).toFixed(3), pct(a, 90).toFixed(3)));
+  console.log(row(labels[1], pct(b, 50).toFixed(3), pct(b, 90).toFixed(3)));
+  const r50 = pct(b, 50) / pct(a, 50);
+  const r90 = pct(b, 90) / pct(a, 90);
+  console.log(row('ratio', `${r50.toFixed(2)}x`, `${r90.toFixed(2)}x`));
+  console.log(`goal: ${goal.text} -> ${goal.ok(r50) ? 'met' : 'NOT met'}`);
+}
+
+console.log(
+  `nono benchmark: ${os.cpus().length} cores, ${os.release()}, ${iterations} alternating runs each after ${warmup} warm-up runs` +
+    `; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'} (no Node process is on the measured paths)`,
+);
+
+// 1. Inside a real session: the timer is the "agent" (without the preload, so its own bash is not
+// routed; the routed side goes through proxy-bin/bash = nono-shell, as Claude Code's SHELL does).
+const sessionOut = execFileSync(
+  process.execPath,
+  [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', '/usr/bin/env', '-u', 'LD_PRELOAD', timer, String(iterations), String(warmup),
+    '/bin/bash', '-c', 'true', '--', path.join(root, 'proxy-bin', 'bash'), '-c', 'true'],
+  { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20 },
+);
+report('1. per-command cost (issue: whole path)', ['bash -c true', 'nono-shell -c true (routed, sandboxed)'], parse(sessionOut), {
+  text: 'ratio <= 2.0 at p50',
+  ok: (r) => r <= 2.0,
+});
+
+// 2. Interposer on the non-shell path: same env exec on both sides, only LD_PRELOAD differs.
+const loop = 'for i in $(seq 200); do /bin/true; done';
+const preloadOut = execFileSync(
+  timer,
+  [String(Math.max(20, Math.floor(iterations / 10))), '3',
+    '/usr/bin/env', '/bin/bash', '-c', loop, '--',
+    '/usr/bin/env', `LD_PRELOAD=${native('libnono-interpose.so')}`, `NONO_SHELL_CLIENT=${native('nono-shell')}`, '/bin/bash', '-c', loop],
+  { encoding: 'utf8', maxBuffer: 64 << 20 },
+);
+report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['without the interposer', 'with the interposer preloaded'], parse(preloadOut), {
+  text: 'ratio <= 1.05 at p50',
+  ok: (r) => r <= 1.05,
+});
