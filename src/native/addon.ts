@@ -1,0 +1,53 @@
+// Typed access to the Node-API addon built from shim/addon (see the C files for the why of
+// each function). Loading fails with a message that says how to build it.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { nativePaths } from './paths.js';
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface SandboxedSpawnOptions {
+  file: string | Buffer;
+  argv: Array<string | Buffer>;
+  env: Array<string | Buffer>;
+  cwd: string | Buffer;
+  stdio: [number, number, number];
+  rulesetFd: number;
+  restrictFlags?: number;
+  ignoreSignals?: number[];
+}
+
+export interface NativeAddon {
+  listen(
+    path: string,
+    onFrame: (connId: number, peer: PeerCredentials, payload: Buffer, fds: number[]) => void,
+    onClose: (connId: number, reason: string) => void,
+  ): void;
+  send(connId: number, payload: Buffer): boolean;
+  closeConn(connId: number): void;
+  closeServer(): void;
+  spawn(opts: SandboxedSpawnOptions, onExit: (code: number | null, signal: number | null) => void): number;
+  landlockAbi(): number;
+  createRuleset(spec: { handledFs: number; handledNet?: number; scoped?: number }): number;
+  addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;
+  addPortRule(rulesetFd: number, port: number, rights: number): void;
+  closeFd(fd: number): void;
+}
+
+let cached: NativeAddon | undefined;
+
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  if (!fs.existsSync(nativePaths.addon)) {
+    throw new Error(
+      `nono's native addon is missing (${nativePaths.addon}); run \`npm install\` in the nono directory to build it`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(nativePaths.addon) as NativeAddon;
+  return cached;
+}

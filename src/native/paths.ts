@@ -1,0 +1,16 @@
+// Where the built native parts and the proxy entries live, relative to this package. Computed
+// from this file's location so that a clone works from any directory (src/ under vitest, dist/
+// once compiled: both sit one level below the package root).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const nativeDir = path.join(packageRoot, 'native');
+export const proxyBinDir = path.join(packageRoot, 'proxy-bin');
+
+export const nativePaths = {
+  addon: path.join(nativeDir, 'nono_addon.node'),
+  client: path.join(nativeDir, 'nono-shell'),
+  execHelper: path.join(nativeDir, 'nono-landlock-exec'),
+  interposer: path.join(nativeDir, 'libnono-interpose.so'),
+};
