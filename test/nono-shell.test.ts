@@ -306,3 +306,42 @@ describe('outside any session (typed by hand)', () => {
     expect(fs.readFileSync(path.join(home.project, 'one-shot.txt'), 'utf8')).toBe('one-shot\n');
   });
 });
+
+describe('many commands at once', () => {
+  it('runs 16 commands concurrently, each with its own stdout', async () => {
+    const n = 16;
+    const dir = path.join(home.project, 'rendezvous');
+    fs.mkdirSync(dir, { recursive: true });
+    // Each command announces itself, then waits until all 16 are running: this can only finish
+    // if the supervisor runs them at the same time.
+    const runs = Array.from({ length: n }, (_, i) =>
+      shell([
+        '-c',
+        `echo start-${i}; touch ${dir}/${i}; for t in $(seq 200); do [ $(ls ${dir} | wc -l) -ge ${n} ] && break; sleep 0.05; done; echo end-${i}; exit ${i}`,
+      ]),
+    );
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => {
+      expect(text(r.stdout)).toBe(`start-${i}\nend-${i}\n`);
+      expect(r.exitCode).toBe(i);
+    });
+    expect(fs.readdirSync(dir)).toHaveLength(n);
+  });
+});
+
+describe('signal forwarding', () => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const)('forwards %s to the command', async (sig) => {
+    const name = sig.slice(3);
+    const p = execa(proxyBash, ['-c', `trap "echo got-${name}; exit 9" ${name}; echo ready; while :; do sleep 0.05; done`], {
+      cwd: home.project,
+      env: s.env,
+      extendEnv: false,
+      reject: false,
+    });
+    await new Promise<void>((resolve) => p.stdout!.once('data', () => resolve()));
+    p.kill(sig);
+    const r = await p;
+    expect(r.stdout).toBe(`ready\ngot-${name}`);
+    expect(r.exitCode).toBe(9);
+  });
+});
