@@ -221,9 +221,28 @@ static void __attribute__((noreturn)) exit_like(const reply *r) {
 }
 
 /* Inside one of the supervisor's sandboxes already: run the real shell right here, in the same
- * sandbox, never outside it. */
-static void __attribute__((noreturn)) exec_direct(const reply *r, char **argv) {
+ * sandbox, never outside it. The CLAUDE_CODE_SHELL_PREFIX entry (proxy-bin/nono-prefix) gets the
+ * command as its argument, so it becomes `bash -c CMD` (src/nono-shell/bash-args.ts,
+ * unwrapShellPrefix, does the same for commands the supervisor starts). */
+static void __attribute__((noreturn)) exec_direct(const reply *r, int argc, char **argv) {
   if (r->shell[0] != '/') refuse("the supervisor sent an invalid shell path");
+  const char *base = strrchr(argv[0], '/');
+  base = base ? base + 1 : argv[0];
+  if (!strcmp(base, "nono-prefix")) {
+    char **nargv = calloc((size_t)argc + 4, sizeof *nargv);
+    int k = 0;
+    nargv[k++] = "bash";
+    nargv[k++] = "-c";
+    if (argc == 2) {
+      nargv[k++] = argv[1];
+    } else {
+      nargv[k++] = "\"$@\"";
+      nargv[k++] = "nono-prefix";
+      for (int i = 1; i < argc; i++) nargv[k++] = argv[i];
+    }
+    nargv[k] = NULL;
+    argv = nargv;
+  }
   execv(r->shell, argv);
   refuse("cannot run %s (%s)", r->shell, strerror(errno));
 }
@@ -294,7 +313,7 @@ int main(int argc, char **argv) {
       if (parse_reply((char *)buf + 4, n, &rep) != 0) refuse("unreadable reply from the supervisor");
       buf[4 + n] = (unsigned char)saved;
       if (!strcmp(rep.type, "exit")) exit_like(&rep);
-      if (!strcmp(rep.type, "direct")) exec_direct(&rep, argv);
+      if (!strcmp(rep.type, "direct")) exec_direct(&rep, argc, argv);
       if (!strcmp(rep.type, "error")) refuse("%s", rep.message);
       /* Unknown reply types are ignored: newer supervisors may add informational ones. */
       memmove(buf, buf + 4 + n, len - 4 - n);

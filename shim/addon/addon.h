@@ -12,6 +12,13 @@ napi_value nono_close_server(napi_env env, napi_callback_info info);
 /* sandboxed_spawn.c */
 napi_value nono_spawn(napi_env env, napi_callback_info info);
 
+/* handshake_listener.c */
+napi_value nono_listen_handshake(napi_env env, napi_callback_info info);
+napi_value nono_close_handshake(napi_env env, napi_callback_info info);
+
+/* file_facts.c */
+napi_value nono_has_file_capabilities(napi_env env, napi_callback_info info);
+
 /* ruleset_api.c */
 napi_value nono_landlock_abi_js(napi_env env, napi_callback_info info);
 napi_value nono_create_ruleset(napi_env env, napi_callback_info info);

@@ -14,6 +14,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("closeConn", nono_close_conn);
   EXPORT("closeServer", nono_close_server);
   EXPORT("spawn", nono_spawn);
+  EXPORT("listenHandshake", nono_listen_handshake);
+  EXPORT("closeHandshake", nono_close_handshake);
+  EXPORT("hasFileCapabilities", nono_has_file_capabilities);
   EXPORT("landlockAbi", nono_landlock_abi_js);
   EXPORT("createRuleset", nono_create_ruleset);
   EXPORT("addPathRule", nono_add_path_rule);

@@ -21,6 +21,8 @@ program
   .option('--allow-net', 'let commands use TCP (blocked by default)', false)
   .option('--no-agent-sandbox', 'do not sandbox the agent process itself (prints a warning)')
   .option('-v, --verbose', 'log one line per command, and policy warnings, to stderr', false)
+  .option('--json-events <file>', 'append one JSON line per event (session, interposer check, command, exit) to FILE')
+  .option('--shell-prefix', "also route Claude Code through CLAUDE_CODE_SHELL_PREFIX (default on macOS)", process.platform === 'darwin')
   .addOption(new Option('--one-shot', 'used by nono-shell when typed outside a session').hideHelp())
   .argument('<program>', 'the program to run, after --')
   .argument('[args...]', 'its arguments')
@@ -37,6 +39,8 @@ program
         agentSandbox: opts.agentSandbox,
         verbose: opts.verbose,
         oneShot: Boolean(opts.oneShot),
+        shellPrefix: Boolean(opts.shellPrefix),
+        jsonEvents: opts.jsonEvents,
       });
       if (outcome.signal && os.constants.signals[outcome.signal]) {
         // Die the way PROGRAM died, so our caller sees the same thing.

@@ -31,6 +31,10 @@ export interface NativeAddon {
   closeConn(connId: number): void;
   closeServer(): void;
   spawn(opts: SandboxedSpawnOptions, onExit: (code: number | null, signal: number | null) => void): number;
+  /** The interposer's handshakes: one datagram per process that loaded it (see handshake_listener.c). */
+  listenHandshake(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
+  closeHandshake(): void;
+  hasFileCapabilities(path: string): boolean;
   landlockAbi(): number;
   createRuleset(spec: { handledFs: number; handledNet?: number; scoped?: number }): number;
   addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;

@@ -75,3 +75,19 @@ export function parseShellArgs(argv: readonly string[], flavourHint?: ShellFlavo
   if (rest.length > 0 && !interactive) return { ...inv, mode: 'script', command: rest[0] };
   return { ...inv, mode: interactive || rest.length === 0 ? 'interactive' : 'script' };
 }
+
+/** The name of the CLAUDE_CODE_SHELL_PREFIX entry in proxy-bin. */
+export const PREFIX_ENTRY = 'nono-prefix';
+
+/**
+ * Claude Code's CLAUDE_CODE_SHELL_PREFIX runs `sh -c "'<prefix>' '<command>'"`: the prefix gets the
+ * whole command as one argument. Returns the bash argv that runs it (several arguments are run as
+ * a command vector), or undefined when argv is not the prefix entry. Mirrored for the in-sandbox
+ * case in shim/nono_shell_client.c (exec_direct).
+ */
+export function unwrapShellPrefix(argv: readonly string[]): string[] | undefined {
+  if (path.basename(argv[0] ?? '') !== PREFIX_ENTRY) return undefined;
+  const rest = argv.slice(1);
+  if (rest.length === 1) return ['bash', '-c', rest[0]!];
+  return ['bash', '-c', '"$@"', PREFIX_ENTRY, ...rest];
+}

@@ -14,6 +14,8 @@ const SCRUBBED: Array<[RegExp, string]> = [
   [/^NONO_SESSION_SECRET$/, "the supervisor's session secret"],
   [/^NONO_SHELL_CLIENT$/, 'interposer configuration'],
   [/^NONO_SHELL_AS$/, 'interposer configuration'],
+  [/^NONO_HANDSHAKE$/, 'interposer configuration'],
+  [/^CLAUDE_CODE_SHELL_PREFIX$/, "nono's wrapper for Claude Code's commands (commands run directly)"],
   [/^SSH_AUTH_SOCK$/, 'the ssh agent: signing with the keys nono keeps commands away from'],
 ];
 

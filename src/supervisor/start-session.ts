@@ -15,6 +15,7 @@ import {
 } from '../policy/landlock-compiler.js';
 import { PolicyError } from '../policy/policy.js';
 import { buildCommandSandbox, landlockUnavailableMessage } from './landlock-sandbox.js';
+import { PreloadWatch } from './preload-watch.js';
 import { createSession, type Session } from './session.js';
 import { Supervisor, type CommandRecord } from './supervisor.js';
 
@@ -33,6 +34,7 @@ export interface SessionOptions {
 export interface RunningSession {
   session: Session;
   supervisor: Supervisor;
+  preloadWatch: PreloadWatch;
   commandPolicy: CompiledLandlock;
   agentPolicy: CompiledLandlock;
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
@@ -81,6 +83,8 @@ export function startSession(opts: SessionOptions): RunningSession {
       onCommandEnd: opts.onCommandEnd,
     });
     supervisor.start();
+    const preloadWatch = new PreloadWatch(addon, path.join(session.dir, 'handshake'), log);
+    preloadWatch.start();
     log(
       `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, TCP ${commandPolicy.handledNet ? 'blocked' : 'open'}, socket ${session.socketPath}`,
     );
@@ -89,17 +93,20 @@ export function startSession(opts: SessionOptions): RunningSession {
       NONO_SESSION_SECRET: session.secret,
       NONO_SESSION_ID: session.id,
       NONO_SHELL_CLIENT: nativePaths.client,
+      NONO_HANDSHAKE: preloadWatch.socketPath,
       SHELL: path.join(proxyBinDir, 'bash'),
       TMPDIR: session.privateTmp,
     };
     return {
       session,
       supervisor,
+      preloadWatch,
       commandPolicy,
       agentPolicy,
       agentEnv,
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
       close() {
+        preloadWatch.stop();
         supervisor.stop();
         sandbox.close();
         session.cleanup();

@@ -3,7 +3,7 @@
 // its nono-shell goes away. One instance per `nono run`, inside that (unsandboxed) Node process.
 import crypto from 'node:crypto';
 import type { NativeAddon, PeerCredentials } from '../native/addon.js';
-import { parseShellArgs, flavourOf, type ShellInvocation } from '../nono-shell/bash-args.js';
+import { parseShellArgs, flavourOf, unwrapShellPrefix, type ShellInvocation } from '../nono-shell/bash-args.js';
 import {
   ProtocolError,
   decodeRequest,
@@ -18,7 +18,7 @@ import type { CommandSandbox } from './landlock-sandbox.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 
-export type Route = 'preload' | 'proxy' | 'direct';
+export type Route = 'preload' | 'proxy' | 'prefix';
 
 /** What the supervisor knows about one command; reported to `onCommandEnd` and the log. */
 export interface CommandRecord {
@@ -141,8 +141,11 @@ export class Supervisor {
       closeFds();
       throw new ProtocolError(`connection from uid ${conn.peer.uid} refused: the session belongs to uid ${this.uid}`);
     }
-    const invocation = parseShellArgs(req.argv, req.shell_as ? flavourOf(req.shell_as) : undefined);
-    const shell = chooseShell(invocation.flavour, req.shell_as, this.o.shells, this.o.clientPath);
+    const prefixed = unwrapShellPrefix(req.argv);
+    const argv = prefixed ?? req.argv;
+    const shellAs = prefixed ? null : req.shell_as;
+    const invocation = parseShellArgs(argv, shellAs ? flavourOf(shellAs) : undefined);
+    const shell = chooseShell(invocation.flavour, shellAs, this.o.shells, this.o.clientPath);
 
     // A nono-shell started from inside one of our sandboxes runs the real shell right there.
     if (isInsideCommand(conn.peer.pid, this.commandPids, process.pid)) {
@@ -173,8 +176,8 @@ export class Supervisor {
       seq: ++this.seq,
       pid: 0,
       clientPid: conn.peer.pid,
-      route: req.shell_as ? 'preload' : 'proxy',
-      argv: req.argv,
+      route: prefixed ? 'prefix' : req.shell_as ? 'preload' : 'proxy',
+      argv,
       cwd: req.cwd,
       shell: shell.path,
       invocation,
@@ -184,7 +187,7 @@ export class Supervisor {
       pid = this.o.addon.spawn(
         {
           file: shell.path,
-          argv: req.argv.map(wireToBytes),
+          argv: argv.map(wireToBytes),
           env: env.map(wireToBytes),
           cwd: wireToBytes(req.cwd),
           stdio: [fds[0]!, fds[1]!, fds[2]!],

@@ -1,0 +1,114 @@
+/*
+ * The interposer's handshake: every process that loads libnono-interpose.so sends one datagram
+ * ("v1\t<exe>") to this socket from its constructor. The kernel attaches the sender's real pid
+ * (SO_PASSCRED), so a process cannot claim to be another. `nono run` uses it to learn whether the
+ * agent really loaded the interposer (hardened runtimes, static and setuid binaries do not).
+ *
+ * JS: listenHandshake(path, onMessage(pid, uid, payload: Buffer)); closeHandshake()
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addon.h"
+#include "napi_util.h"
+
+static struct {
+  int fd;
+  uv_poll_t *poll;
+  napi_env env;
+  napi_ref on_message;
+  napi_async_context ctx;
+} hs = {.fd = -1};
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)h;
+  (void)events;
+  if (status < 0) return;
+  for (;;) {
+    char buf[4096];
+    char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    ssize_t n = recvmsg(hs.fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) return; /* EAGAIN: drained */
+    struct ucred *cred = NULL;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) cred = (struct ucred *)CMSG_DATA(cm);
+    if (!cred) continue; /* cannot vouch for the sender: ignore */
+    napi_handle_scope scope;
+    napi_open_handle_scope(hs.env, &scope);
+    napi_value argv[3];
+    void *data;
+    napi_create_int32(hs.env, cred->pid, &argv[0]);
+    napi_create_uint32(hs.env, cred->uid, &argv[1]);
+    napi_create_buffer_copy(hs.env, (size_t)n, buf, &data, &argv[2]);
+    nono_call_from_loop(hs.env, hs.on_message, hs.ctx, 3, argv);
+    napi_close_handle_scope(hs.env, scope);
+    if (hs.fd < 0) return; /* closed from the callback */
+  }
+}
+
+napi_value nono_listen_handshake(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    nono_throw(env, "listenHandshake(path, onMessage)");
+    return NULL;
+  }
+  if (hs.fd >= 0) {
+    nono_throw(env, "the handshake socket is already open in this process");
+    return NULL;
+  }
+  char *path = nono_get_bytes(env, argv[0], "handshake socket path");
+  if (!path) return NULL;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof addr.sun_path) {
+    free(path);
+    nono_throw(env, "handshake socket path too long");
+    return NULL;
+  }
+  strcpy(addr.sun_path, path);
+  free(path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    nono_throw_errno(env, "cannot open the handshake socket", e);
+    return NULL;
+  }
+  hs.fd = fd;
+  hs.env = env;
+  napi_create_reference(env, argv[1], 1, &hs.on_message);
+  napi_value name;
+  napi_create_string_utf8(env, "nono:handshake", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &hs.ctx);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  hs.poll = malloc(sizeof *hs.poll);
+  uv_poll_init(loop, hs.poll, fd);
+  uv_poll_start(hs.poll, UV_READABLE, on_readable);
+  /* Handshakes must never keep nono alive on their own. */
+  uv_unref((uv_handle_t *)hs.poll);
+  return NULL;
+}
+
+napi_value nono_close_handshake(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (hs.fd < 0) return NULL;
+  uv_poll_stop(hs.poll);
+  uv_close((uv_handle_t *)hs.poll, (uv_close_cb)free);
+  hs.poll = NULL;
+  close(hs.fd);
+  hs.fd = -1;
+  napi_delete_reference(env, hs.on_message);
+  napi_async_destroy(env, hs.ctx);
+  return NULL;
+}

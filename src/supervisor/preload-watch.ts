@@ -1,0 +1,112 @@
+// Did the agent really load the interposer? Every process that loads it says so on the handshake
+// socket (kernel-verified pid). A couple of seconds after the start, nono compares that with the
+// agent's process tree, and names what it could not reach and why (static, setuid, capabilities,
+// or an environment that lost LD_PRELOAD).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NativeAddon } from '../native/addon.js';
+import { nativePaths } from '../native/paths.js';
+import { findOnPath, preloadVerdict, type PreloadOutcome } from '../doctor/preload-verdict.js';
+import { commandTree } from './process-tree.js';
+
+export interface PreloadFinding {
+  pid: number;
+  exe: string;
+  status: 'loaded' | 'missing';
+  cause?: PreloadOutcome | 'env-dropped';
+  reason?: string;
+}
+
+const MAX_TRACKED = 8192;
+
+export class PreloadWatch {
+  private readonly loaded = new Map<number, string>();
+
+  constructor(private readonly addon: NativeAddon, readonly socketPath: string, private readonly log: (l: string) => void) {}
+
+  start(): void {
+    this.addon.listenHandshake(this.socketPath, (pid, _uid, payload) => {
+      const [version, exe] = payload.toString('utf8').split('\t');
+      if (version !== 'v1' || !exe) return;
+      if (this.loaded.size >= MAX_TRACKED) this.loaded.delete(this.loaded.keys().next().value!);
+      this.loaded.set(pid, exe);
+    });
+  }
+
+  stop(): void {
+    this.addon.closeHandshake();
+  }
+
+  hasLoaded(pid: number): boolean {
+    return this.loaded.has(pid);
+  }
+
+  /**
+   * Findings for the agent (by pid; `program` and `pathVar` name it if it already exited) and for
+   * every process now in its tree that did not load the interposer. Expected non-loaders
+   * (nono-shell, nono's own helper) are left out.
+   */
+  evaluate(agentPid: number, program: string, pathVar: string, noNewPrivs: boolean): PreloadFinding[] {
+    const expected = new Set([nativePaths.client, nativePaths.execHelper]);
+    const findings: PreloadFinding[] = [];
+    const seenExe = new Set<string>();
+    const alive = fs.existsSync(`/proc/${agentPid}`);
+    const pids = alive ? commandTree(agentPid) : [agentPid];
+    for (const pid of pids) {
+      const exe = realOrSelf(this.loaded.get(pid) ?? exeOf(pid) ?? (pid === agentPid ? findOnPath(program, pathVar) ?? program : ''));
+      if (!exe || expected.has(exe)) continue;
+      if (this.loaded.has(pid)) {
+        if (pid === agentPid) findings.push({ pid, exe, status: 'loaded' });
+        continue;
+      }
+      if (seenExe.has(exe)) continue;
+      seenExe.add(exe);
+      findings.push({ pid, exe, status: 'missing', ...explain(pid, exe, pathVar, noNewPrivs) });
+    }
+    for (const f of findings) this.log(`interposer ${f.status} in pid ${f.pid} (${f.exe})${f.reason ? `: ${f.reason}` : ''}`);
+    return findings;
+  }
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return p && fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+function exeOf(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
+function explain(pid: number, exe: string, pathVar: string, noNewPrivs: boolean): { cause: PreloadFinding['cause']; reason: string } {
+  const verdict = preloadVerdict(exe, pathVar, { noNewPrivs });
+  if (verdict.preload !== 'loads') return { cause: verdict.preload, reason: verdict.reason };
+  // A dynamic program that should have loaded it: was LD_PRELOAD taken out of its environment?
+  try {
+    const env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+    const preload = env.find((e) => e.startsWith('LD_PRELOAD='));
+    if (!preload || !preload.includes(path.basename(nativePaths.interposer))) {
+      return { cause: 'env-dropped', reason: 'its environment no longer holds LD_PRELOAD (it or its parent removed it)' };
+    }
+  } catch {
+    /* exited meanwhile */
+  }
+  return { cause: 'unknown', reason: 'dynamically linked, yet it did not report loading the interposer' };
+}
+
+/** The one warning a user reads: what was not reached, why, and what still protects them. */
+export function preloadWarning(f: PreloadFinding, isAgent: boolean, agentSandbox: boolean): string {
+  const who = isAgent ? `the agent (${f.exe})` : `${f.exe} (pid ${f.pid}, started by the agent)`;
+  const fallback = agentSandbox ? 'run only inside the agent-level sandbox' : 'run unsandboxed (--no-agent-sandbox)';
+  return (
+    `warning: ${who} did not load nono's interposer: ${f.reason}. ` +
+    `Its shell commands are still sandboxed one by one if it starts them through $SHELL (proxy-bin/bash) ` +
+    `or a bash/sh found on PATH (proxy-bin comes first); commands it starts any other way ${fallback}.`
+  );
+}
