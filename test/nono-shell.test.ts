@@ -345,3 +345,29 @@ describe('signal forwarding', () => {
     expect(r.exitCode).toBe(9);
   });
 });
+
+describe("Claude Code's CLAUDE_CODE_SHELL_PREFIX route", () => {
+  const prefix = path.join(root, 'proxy-bin', 'nono-prefix');
+  const claudeStyle = (cmd: string) => `'${prefix}' '${cmd}'`;
+
+  it('sandboxes the command when the outer sh runs unsandboxed (a stripped preload, as on macOS)', async () => {
+    const before = s.records.length;
+    const r = await execa('/bin/sh', ['-c', claudeStyle(`echo "shell=$0"; cat ${home.sshKey}; echo ok > prefixed.txt`)], {
+      cwd: home.project,
+      env: s.env,
+      extendEnv: false,
+      reject: false,
+    });
+    expect(r.stdout).toBe('shell=bash');
+    expect(r.stderr).toContain(`${home.sshKey}: Permission denied`);
+    expect(fs.readFileSync(path.join(home.project, 'prefixed.txt'), 'utf8')).toBe('ok\n');
+    await waitFor(() => s.records.length > before);
+    expect(s.records.at(-1)).toMatchObject({ route: 'prefix', argv: ['bash', '-c', expect.stringContaining('prefixed.txt')] });
+  });
+
+  it('runs the command directly when the outer sh was itself routed into a sandbox', async () => {
+    const r = await shell(['-c', claudeStyle('echo "inner=$0"; cat /proc/self/status | grep -c "^CapEff:.*0000000000000000$"')], { shellPath: proxySh });
+    expect(text(r.stdout)).toBe('inner=bash\n1\n');
+    expect(s.logLines.some((l) => /inside a sandboxed command: running \S+bash there directly/.test(l))).toBe(true);
+  });
+});
