@@ -24,7 +24,8 @@ interface Event {
 
 beforeAll(() => {
   home = makeSandboxHome();
-  bin = path.join(home.base, 'bin');
+  // Inside HOME: the agent sandbox reads HOME, not the rest of /tmp.
+  bin = path.join(home.home, 'bin');
   fs.mkdirSync(bin);
   const tiny = path.join(fixtures, 'tiny_agent.c');
   execFileSync('gcc', ['-O2', '-o', path.join(bin, 'dynamic-agent'), tiny]);

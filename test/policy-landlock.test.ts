@@ -12,14 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../src/native/addon.js';
-import { defaultPolicy, type DefaultPolicyInput } from '../src/policy/default-policy.js';
+import { resolveProfile, type CommandLineAdditions } from '../src/policy/resolve-profile.js';
 import {
   COMMAND_SCOPES,
   compileLandlock,
   execHelperArgs,
   type CompiledLandlock,
 } from '../src/policy/landlock-compiler.js';
-import { PolicyError } from '../src/policy/policy.js';
+import { PolicyError } from '../src/policy/resolved-policy.js';
 import { execHelper } from './helpers/paths.js';
 import { PLANTED_KEY, makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 
@@ -34,15 +34,14 @@ let compiled: CompiledLandlock;
 /** A symlink in HOME to ~/.ssh that exists before compilation. */
 let sshLink: string;
 
-function compileFor(h: SandboxHome, extra: Partial<DefaultPolicyInput> = {}): CompiledLandlock {
-  const policy = defaultPolicy({
+/** The built-in default profile for this HOME and project, plus command-line additions. */
+function compileFor(h: SandboxHome, cli: CommandLineAdditions = {}): CompiledLandlock {
+  const policy = resolveProfile('default', {
     home: h.home,
     workdir: h.project,
-    privateTmp,
-    allowNet: false,
-    allow: [],
-    read: [],
-    ...extra,
+    tmpdir: privateTmp,
+    cli,
+    userProfileDir: path.join(h.base, 'no-user-profiles'),
   });
   return compileLandlock(policy, { abi, scoped: COMMAND_SCOPES });
 }

@@ -2,7 +2,7 @@
 // The `nono` command: commander wiring only; each subcommand lives in its own module.
 import os from 'node:os';
 import { Command, Option } from 'commander';
-import { PolicyError } from '../policy/policy.js';
+import { PolicyError } from '../policy/resolved-policy.js';
 import { run, runHelpText } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -16,9 +16,15 @@ program
   .command('run')
   .description('run PROGRAM (an agent) with each of its shell commands sandboxed')
   .usage('[options] -- PROGRAM [ARGS...]')
-  .option('--allow <path>', 'also let commands read and write PATH (repeatable)', collect, [])
-  .option('--read <path>', 'also let commands read PATH, even inside a protected directory (repeatable)', collect, [])
-  .option('--allow-net', 'let commands use TCP (blocked by default)', false)
+  .option('-p, --profile <name|file>', 'the policy profile (built-in, ~/.config/nono/profiles/NAME.json, or a file)', 'default')
+  .option('--allow <path>', 'also let commands read and write PATH (repeatable; may re-allow a path inside a protected one)', collect, [])
+  .option('--read <path>', 'also let commands read PATH (repeatable)', collect, [])
+  .option('--write <path>', 'also let commands write (not read) PATH (repeatable)', collect, [])
+  .option('--allow-file <file>', 'also let commands read and write exactly FILE (repeatable)', collect, [])
+  .option('--read-file <file>', 'also let commands read exactly FILE (repeatable)', collect, [])
+  .option('--write-file <file>', 'also let commands write exactly FILE (repeatable)', collect, [])
+  .option('--allow-net', 'let commands use TCP (the default profile blocks it)')
+  .option('--block-net', 'block TCP for commands even if the profile allows it')
   .option('--no-agent-sandbox', 'do not sandbox the agent process itself (prints a warning)')
   .option('-v, --verbose', 'log one line per command, and policy warnings, to stderr', false)
   .option('--json-events <file>', 'append one JSON line per event (session, interposer check, command, exit) to FILE')
@@ -32,10 +38,18 @@ program
       program.error('nono run: put -- before the program, e.g. `nono run -- claude`');
     }
     try {
+      if (opts.allowNet && opts.blockNet) program.error('nono run: --allow-net and --block-net contradict each other');
       const outcome = await run(prog, args, {
-        allow: opts.allow,
-        read: opts.read,
-        allowNet: opts.allowNet,
+        profile: opts.profile,
+        cli: {
+          allow: opts.allow,
+          read: opts.read,
+          write: opts.write,
+          allowFile: opts.allowFile,
+          readFile: opts.readFile,
+          writeFile: opts.writeFile,
+          allowNet: opts.allowNet ? true : opts.blockNet ? false : undefined,
+        },
         agentSandbox: opts.agentSandbox,
         verbose: opts.verbose,
         oneShot: Boolean(opts.oneShot),

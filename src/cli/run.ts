@@ -6,14 +6,14 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { nativePaths, proxyBinDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
+import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
 import { startSession } from '../supervisor/start-session.js';
 import { EventSink } from './json-events.js';
 
 export interface RunOptions {
-  allow: string[];
-  read: string[];
-  allowNet: boolean;
+  profile?: string;
+  cli: CommandLineAdditions;
   agentSandbox: boolean;
   verbose: boolean;
   oneShot: boolean;
@@ -47,9 +47,8 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   const events = new EventSink(opts.jsonEvents);
   const s = startSession({
     workdir: process.cwd(),
-    allowNet: opts.allowNet,
-    allow: opts.allow,
-    read: opts.read,
+    profile: opts.profile,
+    cli: opts.cli,
     verbose: opts.verbose,
     onCommandEnd: (r) =>
       events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
@@ -62,7 +61,10 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     rules: s.commandPolicy.rules.length,
     tcp: s.commandPolicy.handledNet ? 'blocked' : 'open',
   });
-  if (opts.verbose) for (const w of s.warnings) say(`warning: ${w}`);
+  if (opts.verbose) {
+    say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
+    for (const w of s.warnings) say(`warning: ${w}`);
+  }
   const env = agentEnvironment(s.agentEnv, opts.shellPrefix);
   const sandboxAgent = opts.agentSandbox && !opts.oneShot;
 
@@ -136,12 +138,16 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
 export const runHelpText = `
 How it works:
   Every shell the program starts (bash, sh, dash, zsh) is routed to nono-shell, and nono runs
-  that command in a fresh Landlock sandbox:
+  that command in a fresh Landlock sandbox. With the default profile:
     - reads: the system and your home directory, except credentials (~/.ssh, ~/.aws, ~/.gnupg,
-      ~/.config/gcloud, ~/.kube, ~/.docker, ~/.netrc, ~/.git-credentials, ~/.npmrc, ...)
-    - writes: the directory you started nono in ($PWD) and a private temp dir (TMPDIR)
+      ~/.config/gcloud, ~/.kube, ~/.docker, ~/.netrc, ~/.git-credentials, ~/.npmrc, ...),
+      shell history and browser data
+    - writes: the directory you started nono in ($PWD) and a private temp dir (TMPDIR); shell
+      start-up files (~/.bashrc...) stay read-only
     - TCP: blocked (connect and bind), unless --allow-net
-  The program itself runs in its own Landlock domain: the same file rules, plus the network.
+  The program itself runs in its own Landlock domain: the same file rules, plus what its profile
+  adds for the agent (e.g. ~/.claude for claude-code), plus the network.
+  'nono profile list' shows the profiles; 'nono profile explain PATH' says what decides a path.
 
 Routes to nono-shell: LD_PRELOAD (the interposer), SHELL=<nono>/proxy-bin/bash, proxy-bin first
 on PATH, and (with --shell-prefix) CLAUDE_CODE_SHELL_PREFIX. About ${PRELOAD_CHECK_MS / 1000} s after the start, nono

@@ -1,18 +1,12 @@
-// Compiles a Policy into Landlock rules. Landlock only allows (a rule grants a whole hierarchy),
-// so "read HOME except ~/.ssh" is expressed by granting each sibling along the way instead of the
-// directory itself. Every expansion is recorded so that it can be explained; nothing is widened
-// silently: a built-in grant that would cover a denied path is expanded or refused.
+// Compiles a ResolvedPolicy into Landlock rules. Landlock only allows (a rule grants a whole
+// hierarchy), so "read HOME except ~/.ssh" is expressed by granting each sibling along the way
+// instead of the directory itself. Every expansion is recorded so that `explain` can show it;
+// nothing is widened silently: a grant that would cover a denied path is expanded, narrowed or
+// refused, never kept whole.
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  DEVICE_RIGHTS,
-  NET,
-  READ_RIGHTS,
-  READ_WRITE_RIGHTS,
-  SCOPE,
-  handledFsForAbi,
-} from './landlock-rights.js';
-import { PolicyError, type PathGrant, type Policy } from './policy.js';
+import { DEVICE_RIGHTS, FS, NET, READ_RIGHTS, READ_WRITE_RIGHTS, SCOPE, handledFsForAbi } from './landlock-rights.js';
+import { PolicyError, type Access, type Deny, type Grant, type PolicyPart, type ResolvedPolicy } from './resolved-policy.js';
 
 export interface LandlockRule {
   path: string;
@@ -21,11 +15,12 @@ export interface LandlockRule {
 }
 
 export interface Expansion {
-  /** The granted directory that holds a denied path. */
+  /** The granted directory that holds a denied path: granted entry by entry instead. */
   dir: string;
   /** Denied paths below it, and how many sibling entries were granted instead. */
   denied: string[];
   granted: number;
+  source: string;
 }
 
 export interface CompiledLandlock {
@@ -36,23 +31,32 @@ export interface CompiledLandlock {
   rules: LandlockRule[];
   tcpPorts: Array<{ port: number; rights: number }>;
   expansions: Expansion[];
+  /** Denied paths (resolved) with the rights they take away, for explain. */
+  denies: Array<{ path: string; rights: number; source: string }>;
   warnings: string[];
 }
 
 export interface CompileOptions {
   abi: number;
-  /** Extra scopes (ABI 6) for this domain: commands scope signals and abstract sockets. */
+  /** Scopes (ABI 6) for this domain: commands scope signals and abstract sockets. */
   scoped: number;
-  /** The agent's own domain keeps the network. */
-  allowNetwork?: boolean;
+  /** 'agent' adds policy.agent and takes its network. */
+  target?: 'command' | 'agent';
 }
 
-function isInside(child: string, parent: string): boolean {
+export const COMMAND_SCOPES = SCOPE.SIGNAL | SCOPE.ABSTRACT_UNIX_SOCKET;
+export const AGENT_SCOPES = SCOPE.SIGNAL;
+
+/** Everything that changes the filesystem: what a write-only deny takes away. */
+export const WRITE_RIGHTS = READ_WRITE_RIGHTS & ~READ_RIGHTS;
+const FILE_RIGHTS = FS.EXECUTE | FS.WRITE_FILE | FS.READ_FILE | FS.TRUNCATE | FS.IOCTL_DEV;
+
+export function isInside(child: string, parent: string): boolean {
   if (parent === '/') return child.startsWith('/');
   return child === parent || child.startsWith(parent + '/');
 }
 
-function realOrSelf(p: string): string {
+export function realOrSelf(p: string): string {
   try {
     return fs.realpathSync(p);
   } catch {
@@ -60,8 +64,25 @@ function realOrSelf(p: string): string {
   }
 }
 
-export function compileLandlock(policy: Policy, opts: CompileOptions): CompiledLandlock {
+function rightsFor(access: Access): number {
+  if (access === 'read') return READ_RIGHTS;
+  if (access === 'write') return WRITE_RIGHTS;
+  return READ_WRITE_RIGHTS;
+}
+
+function mergeParts(policy: ResolvedPolicy, target: 'command' | 'agent'): PolicyPart {
+  if (target === 'command') return policy;
+  return {
+    grants: [...policy.grants, ...policy.agent.grants],
+    denies: [...policy.denies, ...policy.agent.denies],
+    devices: [...new Set([...policy.devices, ...policy.agent.devices])],
+    network: policy.agent.network,
+  };
+}
+
+export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): CompiledLandlock {
   if (opts.abi < 1) throw new PolicyError('Landlock is not available on this kernel');
+  const part = mergeParts(policy, opts.target ?? 'command');
   const handledFs = handledFsForAbi(opts.abi);
   const out: CompiledLandlock = {
     abi: opts.abi,
@@ -71,45 +92,29 @@ export function compileLandlock(policy: Policy, opts: CompileOptions): CompiledL
     rules: [],
     tcpPorts: [],
     expansions: [],
+    denies: [],
     warnings: [],
   };
   // Denied paths in both their given and resolved spelling, so a symlinked ~/.ssh is still caught.
-  const denied = [...new Set(policy.deny.flatMap((d) => [path.resolve(d.path), realOrSelf(d.path)]))];
+  const denies = part.denies.flatMap((d: Deny) => {
+    const rights = (d.access === 'all' ? READ_WRITE_RIGHTS : WRITE_RIGHTS) & handledFs;
+    return [...new Set([path.resolve(d.path), realOrSelf(d.path)])].map((p) => ({ path: p, rights, source: d.source }));
+  });
+  out.denies = denies;
+  const deniedAt = (p: string) => denies.filter((d) => isInside(p, d.path)).reduce((r, d) => r | d.rights, 0);
+  const deniedBelow = (p: string, rights: number) => denies.filter((d) => d.path !== p && isInside(d.path, p) && (d.rights & rights) !== 0);
 
-  const addGrant = (g: PathGrant, rights: number) => {
-    if (!fs.existsSync(g.path)) {
-      out.warnings.push(`${g.source}: ${g.path} does not exist; nothing granted`);
-      return;
-    }
-    const real = realOrSelf(g.path);
-    if (g.explicit) {
-      out.rules.push({ path: real, rights, source: g.source });
-      return;
-    }
-    const covering = denied.find((d) => isInside(real, d));
-    if (covering) {
-      if (g.refuseIfDenied) {
-        // What the message below advises: an explicit --allow covering it is granted on its own.
-        const allowed = policy.readWrite.some((e) => e.explicit && fs.existsSync(e.path) && isInside(real, realOrSelf(e.path)));
-        if (allowed) return;
-        throw new PolicyError(
-          `the ${g.source} ${g.path} is inside the protected path ${covering} (deny_credentials); ` +
-            'start nono somewhere else, or grant it explicitly with --allow',
-        );
-      }
-      out.warnings.push(`${g.source}: ${g.path} is inside the protected path ${covering}; not granted`);
-      return;
-    }
-    const below = denied.filter((d) => d !== real && isInside(d, real));
-    if (below.length === 0) out.rules.push({ path: real, rights, source: g.source });
-    else expand(real, rights, g.source, new Set());
+  const explicitCovers = (p: string) =>
+    part.grants.some((g) => g.explicit && !g.refuseIfDenied && g.access === 'readwrite' && fs.existsSync(g.path) && isInside(p, realOrSelf(g.path)));
+
+  const push = (p: string, rights: number, source: string, isDir: boolean) => {
+    const r = rights & handledFs & (isDir ? ~0 : FILE_RIGHTS);
+    if (r) out.rules.push({ path: p, rights: r, source });
   };
 
   const expand = (dir: string, rights: number, source: string, seen: Set<string>) => {
     if (seen.has(dir)) return;
     seen.add(dir);
-    const deniedHere = denied.filter((d) => d !== dir && isInside(d, dir));
-    let granted = 0;
     let entries: string[];
     try {
       entries = fs.readdirSync(dir);
@@ -117,36 +122,80 @@ export function compileLandlock(policy: Policy, opts: CompileOptions): CompiledL
       out.warnings.push(`${source}: cannot list ${dir} (${(e as Error).message}); nothing below it granted`);
       return;
     }
+    let granted = 0;
     for (const name of entries) {
-      const full = path.join(dir, name);
       let real: string;
       try {
-        real = fs.realpathSync(full);
+        real = fs.realpathSync(path.join(dir, name));
       } catch {
         continue; // a dangling symlink grants nothing
       }
-      if (denied.some((d) => isInside(real, d))) continue;
-      if (denied.some((d) => d !== real && isInside(d, real))) {
-        if (fs.statSync(real, { throwIfNoEntry: false })?.isDirectory()) expand(real, rights, source, seen);
+      const isDir = fs.statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false;
+      const effective = rights & ~deniedAt(real);
+      if (!effective) continue;
+      if (deniedBelow(real, effective).length) {
+        if (isDir) expand(real, effective, source, seen);
         continue;
       }
-      out.rules.push({ path: real, rights, source: `${source} (expanded around a denied path)` });
+      push(real, effective, `${source} (expanded around a denied path)`, isDir);
       granted++;
     }
-    out.expansions.push({ dir, denied: deniedHere, granted });
+    out.expansions.push({ dir, denied: deniedBelow(dir, rights).map((d) => d.path), granted, source });
   };
 
-  for (const g of policy.read) addGrant(g, READ_RIGHTS);
-  for (const g of policy.readWrite) addGrant(g, READ_WRITE_RIGHTS & handledFs);
-  for (const g of policy.devices) addGrant(g, DEVICE_RIGHTS & handledFs);
+  const addGrant = (g: Grant) => {
+    if (!fs.existsSync(g.path)) {
+      // Groups list paths that exist on some machines only; say so only for what a user asked.
+      if (g.explicit) out.warnings.push(`${g.source}: ${g.path} does not exist; nothing granted`);
+      return;
+    }
+    const real = realOrSelf(g.path);
+    const isDir = fs.statSync(real).isDirectory();
+    let rights = rightsFor(g.access) & handledFs;
+    const covering = denies.filter((d) => isInside(real, d.path) && (d.rights & rights) !== 0);
+    if (covering.length) {
+      if (g.refuseIfDenied) {
+        // What the message advises: an explicit --allow covering it grants it on its own.
+        if (explicitCovers(real)) return;
+        throw new PolicyError(
+          `the working directory ${g.path} is inside the protected path ${covering[0]!.path} (${covering[0]!.source}); ` +
+            'start nono somewhere else, or grant it explicitly with --allow',
+        );
+      }
+      if (!g.explicit) {
+        // A broad grant never re-allows what a deny took away.
+        rights &= ~covering.reduce((r, d) => r | d.rights, 0);
+        if (!rights) {
+          out.warnings.push(`${g.source}: ${g.path} is inside the protected path ${covering[0]!.path}; not granted`);
+          return;
+        }
+      }
+      // An explicit grant inside a deny is an exception: granted as asked (e.g. read_file ~/.ssh/config).
+    }
+    if (isDir && deniedBelow(real, rights).length) expand(real, rights, g.source, new Set());
+    else push(real, rights, g.source, isDir);
+  };
 
-  if (policy.network.blockTcp && !opts.allowNetwork) {
-    if (opts.abi >= 4) out.handledNet = NET.BIND_TCP | NET.CONNECT_TCP;
-    else out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict TCP (needs 4): the network stays open`);
+  for (const g of part.grants) addGrant(g);
+  for (const d of part.devices) {
+    if (fs.existsSync(d)) push(realOrSelf(d), DEVICE_RIGHTS, 'devices a shell needs', fs.statSync(d).isDirectory());
   }
-  if (opts.scoped && opts.abi < 6) {
-    out.warnings.push(`Landlock ABI ${opts.abi} cannot scope signals and abstract sockets (needs 6)`);
+
+  if (part.network.blockTcp) {
+    if (opts.abi >= 4) {
+      out.handledNet = NET.BIND_TCP | NET.CONNECT_TCP;
+      for (const port of new Set(part.network.tcpConnect)) out.tcpPorts.push({ port, rights: NET.CONNECT_TCP });
+      for (const port of new Set(part.network.tcpBind)) out.tcpPorts.push({ port, rights: NET.BIND_TCP });
+    } else {
+      out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict TCP (needs 4): the network stays open`);
+    }
   }
+  if (part.network.domains.length) {
+    out.warnings.push(`allow_domains (${part.network.domains.join(', ')}) is not enforced yet: only TCP ports are`);
+  }
+  if (opts.scoped && opts.abi < 6) out.warnings.push(`Landlock ABI ${opts.abi} cannot scope signals and abstract sockets (needs 6)`);
+  if (opts.abi < 3) out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict truncation (needs 3)`);
+  if (opts.abi < 5) out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict device ioctls (needs 5)`);
   return out;
 }
 
@@ -160,6 +209,4 @@ export function execHelperArgs(c: CompiledLandlock): string[] {
   return args;
 }
 
-export const COMMAND_SCOPES = SCOPE.SIGNAL | SCOPE.ABSTRACT_UNIX_SOCKET;
-export const AGENT_SCOPES = SCOPE.SIGNAL;
 export { READ_RIGHTS, READ_WRITE_RIGHTS };

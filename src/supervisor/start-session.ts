@@ -4,16 +4,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
-import { nativePaths, proxyBinDir } from '../native/paths.js';
+import { nativePaths, packageRoot, proxyBinDir } from '../native/paths.js';
 import { findRealShells } from '../nono-shell/real-shells.js';
-import { defaultPolicy } from '../policy/default-policy.js';
 import {
   AGENT_SCOPES,
   COMMAND_SCOPES,
   compileLandlock,
   type CompiledLandlock,
 } from '../policy/landlock-compiler.js';
-import { PolicyError } from '../policy/policy.js';
+import { PolicyError, type ResolvedPolicy } from '../policy/resolved-policy.js';
+import { resolveProfile, type CommandLineAdditions } from '../policy/resolve-profile.js';
 import { buildCommandSandbox, landlockUnavailableMessage } from './landlock-sandbox.js';
 import { PreloadWatch } from './preload-watch.js';
 import { createSession, type Session } from './session.js';
@@ -23,9 +23,12 @@ export interface SessionOptions {
   workdir: string;
   /** Whose credentials to protect; defaults to the current HOME. */
   home?: string;
-  allowNet: boolean;
-  allow: string[];
-  read: string[];
+  /** Profile name or file; default "default". */
+  profile?: string;
+  /** --allow, --read, --allow-net... on top of the profile. */
+  cli?: CommandLineAdditions;
+  /** Where user profiles live (tests point it elsewhere). */
+  userProfileDir?: string;
   verbose: boolean;
   log?: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
@@ -35,6 +38,7 @@ export interface RunningSession {
   session: Session;
   supervisor: Supervisor;
   preloadWatch: PreloadWatch;
+  policy: ResolvedPolicy;
   commandPolicy: CompiledLandlock;
   agentPolicy: CompiledLandlock;
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
@@ -58,16 +62,16 @@ export function startSession(opts: SessionOptions): RunningSession {
   }
   const session = createSession();
   try {
-    const policy = defaultPolicy({
+    const policy = resolveProfile(opts.profile ?? 'default', {
       home: opts.home ?? os.homedir(),
       workdir: path.resolve(opts.workdir),
-      privateTmp: session.privateTmp,
-      allowNet: opts.allowNet,
-      allow: opts.allow,
-      read: opts.read,
+      tmpdir: session.privateTmp,
+      cli: opts.cli,
+      userProfileDir: opts.userProfileDir,
+      runtimeDirs: [packageRoot],
     });
     const commandPolicy = compileLandlock(policy, { abi, scoped: COMMAND_SCOPES });
-    const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, allowNetwork: true });
+    const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
     const sandbox = buildCommandSandbox(addon, commandPolicy);
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
@@ -101,6 +105,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       session,
       supervisor,
       preloadWatch,
+      policy,
       commandPolicy,
       agentPolicy,
       agentEnv,

@@ -16,9 +16,6 @@ export function startTestSession(opts: Partial<SessionOptions> & { workdir: stri
   const records: CommandRecord[] = [];
   const logLines: string[] = [];
   const s = startSession({
-    allowNet: false,
-    allow: [],
-    read: [],
     verbose: true,
     log: (l) => logLines.push(l),
     onCommandEnd: (r) => records.push(r),

@@ -1,0 +1,61 @@
+// The resolved policy: what a profile (with its `extends` chain, groups and command-line additions)
+// means once path variables are expanded. Platform-neutral; the compilers turn it into kernel rules
+// (landlock-compiler.ts) or an SBPL profile (seatbelt-compiler.ts).
+//
+// Precedence, the same on every platform: a deny carves its path out of any grant that contains
+// it; an *explicit* grant (a profile entry or a command-line flag, never a group) that lies inside
+// a denied path re-allows exactly that path (e.g. read_file ~/.ssh/config inside deny ~/.ssh).
+// A group grant inside a denied path is dropped.
+
+export type Access = 'read' | 'write' | 'readwrite';
+
+export interface Grant {
+  /** Absolute, variables expanded, not symlink-resolved. */
+  path: string;
+  /** A directory grant covers the whole subtree; a file grant exactly that file. */
+  kind: 'dir' | 'file';
+  access: Access;
+  /** Where it came from, for explain output: "group system_read", "profile default: filesystem.allow", "--read". */
+  source: string;
+  /** May re-allow a path inside a deny (profile entries and flags are explicit; groups are not). */
+  explicit: boolean;
+  /** nono refuses to start when this grant lies inside a denied path (the working directory). */
+  refuseIfDenied?: boolean;
+}
+
+export interface Deny {
+  path: string;
+  /** 'all': no read, no write; 'write': readable, but no write, create, rename or delete. */
+  access: 'all' | 'write';
+  source: string;
+}
+
+export interface NetworkPolicy {
+  /** Block TCP connect and bind except the listed ports. */
+  blockTcp: boolean;
+  tcpConnect: number[];
+  tcpBind: number[];
+  /** Reserved for domain allow-lists (needs a proxy); parsed, not enforced yet. */
+  domains: string[];
+}
+
+export interface PolicyPart {
+  grants: Grant[];
+  denies: Deny[];
+  /** Character devices opened read-write (ttys, /dev/null...). */
+  devices: string[];
+  network: NetworkPolicy;
+}
+
+export interface ResolvedPolicy extends PolicyPart {
+  /** The profile name (or file) and the chain it extends, most basic first. */
+  name: string;
+  chain: string[];
+  /** Environment variables (names or NAME* prefixes) removed from every command. */
+  scrubEnv: string[];
+  /** The agent process itself: its grants, denies and devices are added to the command policy's;
+   * its network replaces the commands' network. */
+  agent: PolicyPart;
+}
+
+export class PolicyError extends Error {}
