@@ -1,49 +1,93 @@
 /*
- * nono-shell interposer: loaded into an AI coding agent with LD_PRELOAD, it catches the library
- * calls that start a program and, when that program is a shell, starts the nono-shell client
- * instead. The client then runs the command inside its own Landlock sandbox.
+ * nono-shell interposer: loaded into an AI coding agent with LD_PRELOAD (DYLD_INSERT_LIBRARIES on
+ * macOS), it catches the library calls that start a program and, when that program is a shell,
+ * starts the nono-shell client instead. The client then runs the command inside its own sandbox.
  *
  * What gets rewritten when a shell start is caught:
  *   - the program: NONO_SHELL_CLIENT (absolute path) instead of the shell;
  *   - argv: nothing (argv[0] stays as the caller gave it, e.g. "-bash" for a login shell);
- *   - the environment: NONO_SHELL_AS=<absolute path of the requested shell> is added, and any
- *     NONO_SHELL_AS entry the caller already had is dropped (a stale one must never win).
+ *   - the environment: NONO_SHELL_AS=<absolute path of the shell as the caller named it> is added,
+ *     and any NONO_SHELL_AS entry the caller already had is dropped (a stale one must never win).
+ *
+ * What is a shell: a file whose basename is in the shell set, or a symlink chain whose last file
+ * has such a basename (/tmp/x/myshell -> /bin/bash; Debian's /usr/bin/rbash -> bash). A shell
+ * name that leads to the client itself (proxy-bin/bash) is not rewritten.
+ *
+ * Inheritance: every start that goes through a hook, routed or not, gets back LD_PRELOAD (with
+ * this library) and the NONO_* configuration below if its environment lost them, so that
+ * `env -i bash` or an agent passing a fresh environment still reaches the client.
  *
  * Configuration (read once, by the constructor):
- *   NONO_SHELL_CLIENT  absolute path of the client; unset, empty or relative = pure pass-through.
+ *   NONO_SHELL_CLIENT  absolute path of the client; unset, empty or relative = pure pass-through
+ *                      (no routing, no environment changes, no handshake).
  *   NONO_SHELLS        comma-separated basenames that count as shells; default "bash,sh,dash,zsh".
+ *   NONO_HANDSHAKE     (Linux) absolute path of a Unix datagram socket: each process that loads
+ *                      this library sends it one datagram "v1\t<readlink /proc/self/exe>" at start;
+ *                      the receiver takes the pid from SCM_CREDENTIALS. Failures are silent.
+ *   NONO_SOCKET, NONO_SESSION_SECRET, NONO_SESSION_ID: not used here, only carried to children.
  *
- * Hooked here: execve, execv, execvp, execvpe, posix_spawn, posix_spawnp. Every public entry point
- * needs its own hook because glibc calls its internals directly, not through the PLT (execvp ends
- * in __execve, posix_spawnp in __spawni): wrapping execve alone would miss node (execvp) and python
- * (execv). execl*, fexecve, system and popen come later; a new hook needs only
- * nono_decide() and one of the two redirect functions.
+ * Hooked: execve, execv, execvp, execl, execlp, execle, posix_spawn, posix_spawnp, system, popen,
+ * pclose; on Linux also execvpe, fexecve and execveat. Every public entry point needs its own hook
+ * because libc calls its internals directly, not through the PLT (execvp ends in __execve,
+ * posix_spawnp in __spawni, system and popen in an internal spawn of /bin/sh).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
-#if defined(__linux__)
+#if defined(__linux__) || defined(__APPLE__)
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__linux__)
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#define NONO_ENVIRON environ
+#define NONO_PRELOAD_ENTRY "LD_PRELOAD="
+/* ld.so splits LD_PRELOAD on both. */
+#define NONO_PRELOAD_SEPARATORS ": "
+/* The hooks are the libc names themselves: the preloaded definition comes first in lookup. */
+#define NONO_HOOK(name) name
+#else
+#include <crt_externs.h>
+/* A dylib cannot link against `environ` (it exists only in the main executable). */
+#define NONO_ENVIRON (*_NSGetEnviron())
+#define NONO_PRELOAD_ENTRY "DYLD_INSERT_LIBRARIES="
+#define NONO_PRELOAD_SEPARATORS ":"
+/* dyld maps original -> replacement through the __interpose section, so the replacements need
+ * names of their own; a function called execve here would bind this image's calls to itself. */
+#define NONO_HOOK(name) nono_hook_##name
+#endif
+
+/* The build uses -fvisibility=hidden; the hooks must still be in the dynamic symbol table. */
+#define NONO_EXPORT __attribute__((visibility("default")))
+
 /*
- * Rules for everything reachable from a hook (all functions below the "hook path" marker).
+ * Rules for everything reachable from an exec or posix_spawn hook (the string helpers and all
+ * functions below the "hook path" marker, except system/popen/pclose, which are never called
+ * between vfork and exec).
  * Many callers run the exec in a vfork() child (Python's subprocess, Bun, dash): the child shares
  * the parent's memory and runs on the parent's stack until it execs. So the hook path uses only
  * stack memory, reads globals without writing them, takes no locks, calls no malloc or stdio, and
- * uses only async-signal-safe system calls (stat, access, getcwd as a raw syscall, execve). String
- * helpers are written here so that no libc function with unknown internals is involved.
+ * uses only async-signal-safe system calls (stat, access, readlink, getcwd as a raw syscall,
+ * execve). String helpers are written here so that no libc function with unknown internals is
+ * involved.
  */
 
 #define NONO_DEFAULT_SHELLS "bash,sh,dash,zsh"
@@ -53,8 +97,17 @@
 /* The new environment is a VLA on the caller's stack; past this many entries we refuse (E2BIG)
  * instead of risking a stack overflow in a vfork child. Real environments are far smaller. */
 #define NONO_MAX_ENV_ENTRIES 32768
+/* A preload list longer than this is left alone rather than copied into a stack buffer (a real
+ * one is a few paths long). */
+#define NONO_MAX_PRELOAD_VALUE 16384
+/* The kernel's limit on symlinks followed while resolving one path (MAXSYMLINKS). */
+#define NONO_MAX_LINK_HOPS 40
 /* glibc's execvp default when PATH is unset (confstr(_CS_PATH)). */
 #define NONO_DEFAULT_PATH "/bin:/usr/bin"
+/* system() and popen() run "sh -c" with this shell; it is also what NONO_SHELL_AS names. */
+#define NONO_SYSTEM_SHELL "/bin/sh"
+/* Room for one recorded "NAME=value" entry; a longer value is not carried to children. */
+#define NONO_KEPT_MAX (PATH_MAX + 64)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration and real functions: written only by the constructor, read-only afterwards.   */
@@ -67,37 +120,130 @@ static ino_t nono_client_ino;
 static char nono_shells[NONO_MAX_SHELLS][NONO_SHELL_NAME_MAX];
 static size_t nono_shell_count;
 
+/* This library, as an absolute path ("" if dladdr could not say): what a child's preload list
+ * must contain. */
+static char nono_self[PATH_MAX];
+
+/* Variables a child must get back if its environment lost them, as "NAME=value" ("" = unset). */
+static const char *const nono_kept_names[] = {
+    "NONO_SOCKET",       "NONO_SESSION_SECRET", "NONO_SESSION_ID",
+    "NONO_SHELL_CLIENT", "NONO_SHELLS",         "NONO_HANDSHAKE",
+};
+#define NONO_KEPT_COUNT (sizeof nono_kept_names / sizeof nono_kept_names[0])
+static char nono_kept[NONO_KEPT_COUNT][NONO_KEPT_MAX];
+
 typedef int (*nono_execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*nono_execv_fn)(const char *, char *const[]);
 typedef int (*nono_posix_spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
                                    const posix_spawnattr_t *, char *const[], char *const[]);
+typedef int (*nono_system_fn)(const char *);
+typedef FILE *(*nono_popen_fn)(const char *, const char *);
+typedef int (*nono_pclose_fn)(FILE *);
 
-static nono_execve_fn real_execve;
-static nono_execv_fn real_execv;
-static nono_execv_fn real_execvp;
+#if defined(__APPLE__)
+/* dyld does not interpose the interposing image's own references, so these name the real
+ * functions. Static initialisers, because another image's initialiser may start a process before
+ * our constructor runs. */
+#define NONO_REAL(fn) = fn
+#else
+#define NONO_REAL(fn) /* resolved by the constructor with dlsym(RTLD_NEXT) */
+#endif
+
+static nono_execve_fn real_execve NONO_REAL(execve);
+static nono_posix_spawn_fn real_posix_spawn NONO_REAL(posix_spawn);
+static nono_posix_spawn_fn real_posix_spawnp NONO_REAL(posix_spawnp);
+static nono_system_fn real_system NONO_REAL(system);
+static nono_popen_fn real_popen NONO_REAL(popen);
+static nono_pclose_fn real_pclose NONO_REAL(pclose);
+#if defined(__linux__)
+typedef int (*nono_fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*nono_execveat_fn)(int, const char *, char *const[], char *const[], int);
 static nono_execve_fn real_execvpe;
-static nono_posix_spawn_fn real_posix_spawn;
-static nono_posix_spawn_fn real_posix_spawnp;
+static nono_fexecve_fn real_fexecve;
+static nono_execveat_fn real_execveat;
+#else
+static nono_execv_fn real_execvp NONO_REAL(execvp);
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* String helpers (hook path: see the rules above)                                            */
+
+static size_t nono_strlen(const char *s) {
+  size_t n = 0;
+  while (s[n] != '\0') n++;
+  return n;
+}
+
+static int nono_streq(const char *a, const char *b) {
+  while (*a != '\0' && *a == *b) {
+    a++;
+    b++;
+  }
+  return *a == *b;
+}
+
+static int nono_starts_with(const char *s, const char *prefix) {
+  while (*prefix != '\0') {
+    if (*s != *prefix) return 0;
+    s++;
+    prefix++;
+  }
+  return 1;
+}
+
+/* Whether two "NAME=value" entries have the same NAME. */
+static int nono_same_name(const char *entry, const char *kept) {
+  size_t i = 0;
+  for (; kept[i] != '='; i++)
+    if (entry[i] != kept[i]) return 0;
+  return entry[i] == '=';
+}
+
+static int nono_has_slash(const char *s) {
+  for (; *s != '\0'; s++)
+    if (*s == '/') return 1;
+  return 0;
+}
+
+static const char *nono_basename(const char *path) {
+  const char *base = path;
+  for (const char *p = path; *p != '\0'; p++)
+    if (*p == '/') base = p + 1;
+  return base;
+}
+
+/* Appends src to dst (which holds *used chars) if it fits in cap with the terminator. */
+static int nono_append(char *dst, size_t cap, size_t *used, const char *src, size_t len) {
+  if (*used + len >= cap) return -1;
+  for (size_t i = 0; i < len; i++) dst[*used + i] = src[i];
+  *used += len;
+  dst[*used] = '\0';
+  return 0;
+}
+
+/* The client is told the shell by absolute path; it may start in another directory. On Linux
+ * getcwd is called as a raw syscall because glibc's wrapper can fall back to code that
+ * allocates. */
+static int nono_make_absolute(const char *path, char out[PATH_MAX]) {
+  size_t used = 0;
+  out[0] = '\0';
+  if (path[0] != '/') {
+#if defined(__linux__)
+    long n = syscall(SYS_getcwd, out, (size_t)PATH_MAX);
+    if (n <= 0 || out[0] != '/') return -1; /* "(unreachable)/..." is not a usable path */
+#else
+    if (getcwd(out, PATH_MAX) == NULL || out[0] != '/') return -1;
+#endif
+    used = nono_strlen(out);
+    if (!(used == 1 && out[0] == '/') && nono_append(out, PATH_MAX, &used, "/", 1) != 0)
+      return -1;
+    while (path[0] == '.' && path[1] == '/') path += 2;
+  }
+  return nono_append(out, PATH_MAX, &used, path, nono_strlen(path));
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Constructor                                                                                */
-
-/* dlsym returns an object pointer; copying its bytes into the function pointer is the conversion
- * POSIX guarantees, and unlike a cast it is valid ISO C. A missing symbol leaves NULL (-> ENOSYS). */
-#define NONO_RESOLVE(var, name)          \
-  do {                                   \
-    void *sym_ = dlsym(RTLD_NEXT, name); \
-    memcpy(&(var), &sym_, sizeof(var));  \
-  } while (0)
-
-static void nono_resolve_real_functions(void) {
-  NONO_RESOLVE(real_execve, "execve");
-  NONO_RESOLVE(real_execv, "execv");
-  NONO_RESOLVE(real_execvp, "execvp");
-  NONO_RESOLVE(real_execvpe, "execvpe");
-  NONO_RESOLVE(real_posix_spawn, "posix_spawn");
-  NONO_RESOLVE(real_posix_spawnp, "posix_spawnp");
-}
 
 /* Adds one name from NONO_SHELLS. Names with '/' can never equal a basename, so they are
  * dropped; so are names too long for the fixed table and names past the table's end. */
@@ -148,60 +294,92 @@ static void nono_load_config(void) {
   nono_enabled = 1;
 }
 
+/* What a child needs to stay routed: this library's path and the NONO_* values, copied now
+ * because the program may rewrite its own environment later. */
+static void nono_record_inheritance(void) {
+  /* Any address inside this library identifies it; a variable avoids converting a function
+   * pointer to void *. The name is the one the loader used, absolute unless LD_PRELOAD was
+   * relative; symlinks are not resolved, so it stays equal to the caller's preload entry. */
+  Dl_info info;
+  if (dladdr(&nono_enabled, &info) != 0 && info.dli_fname != NULL &&
+      nono_make_absolute(info.dli_fname, nono_self) != 0)
+    nono_self[0] = '\0';
+
+  for (size_t i = 0; i < NONO_KEPT_COUNT; i++) {
+    const char *value = getenv(nono_kept_names[i]);
+    if (value == NULL) continue;
+    size_t name_len = strlen(nono_kept_names[i]), value_len = strlen(value);
+    if (name_len + 1 + value_len >= NONO_KEPT_MAX) continue; /* never carry a truncated value */
+    memcpy(nono_kept[i], nono_kept_names[i], name_len);
+    nono_kept[i][name_len] = '=';
+    memcpy(nono_kept[i] + name_len + 1, value, value_len + 1);
+  }
+}
+
+#if defined(__linux__)
+/* dlsym returns an object pointer; copying its bytes into the function pointer is the conversion
+ * POSIX guarantees, and unlike a cast it is valid ISO C. A missing symbol leaves NULL (-> ENOSYS). */
+#define NONO_RESOLVE(var, name)          \
+  do {                                   \
+    void *sym_ = dlsym(RTLD_NEXT, name); \
+    memcpy(&(var), &sym_, sizeof(var));  \
+  } while (0)
+
+static void nono_resolve_real_functions(void) {
+  NONO_RESOLVE(real_execve, "execve");
+  NONO_RESOLVE(real_execvpe, "execvpe");
+  NONO_RESOLVE(real_fexecve, "fexecve");
+  NONO_RESOLVE(real_execveat, "execveat");
+  NONO_RESOLVE(real_posix_spawn, "posix_spawn");
+  NONO_RESOLVE(real_posix_spawnp, "posix_spawnp");
+  NONO_RESOLVE(real_system, "system");
+  NONO_RESOLVE(real_popen, "popen");
+  NONO_RESOLVE(real_pclose, "pclose");
+}
+
+/* Tells the supervisor that this process loaded the interposer, so it can name the processes of
+ * the agent that did not. One datagram, never waited for: a missing receiver or a full queue is
+ * ignored. The pid is not in the payload because the receiver takes it from the kernel. */
+static void nono_handshake(void) {
+  const char *path = getenv("NONO_HANDSHAKE");
+  if (path == NULL || path[0] != '/') return;
+  struct sockaddr_un addr;
+  size_t path_len = strlen(path);
+  if (path_len >= sizeof addr.sun_path) return;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, path_len + 1);
+
+  char msg[3 + PATH_MAX];
+  memcpy(msg, "v1\t", 3);
+  ssize_t n = readlink("/proc/self/exe", msg + 3, PATH_MAX);
+  if (n < 0 || n >= PATH_MAX) n = 0; /* still sent: the pid alone says the library loaded */
+
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  (void)sendto(fd, msg, 3 + (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len + 1));
+  close(fd);
+}
+#endif
+
+/* Not exported: the loader runs it from .init_array whatever its visibility. */
 __attribute__((constructor)) static void nono_interpose_init(void) {
+  int saved_errno = errno; /* the program must not start with an errno from us */
+#if defined(__linux__)
   nono_resolve_real_functions();
+#endif
   nono_load_config();
+  if (nono_enabled) {
+    nono_record_inheritance();
+#if defined(__linux__)
+    nono_handshake();
+#endif
+  }
+  errno = saved_errno;
 }
 
 /* ============================== hook path: see the rules above ============================== */
-
-/* ------------------------------------------------------------------------------------------ */
-/* String helpers                                                                             */
-
-static size_t nono_strlen(const char *s) {
-  size_t n = 0;
-  while (s[n] != '\0') n++;
-  return n;
-}
-
-static int nono_streq(const char *a, const char *b) {
-  while (*a != '\0' && *a == *b) {
-    a++;
-    b++;
-  }
-  return *a == *b;
-}
-
-static int nono_starts_with(const char *s, const char *prefix) {
-  while (*prefix != '\0') {
-    if (*s != *prefix) return 0;
-    s++;
-    prefix++;
-  }
-  return 1;
-}
-
-static int nono_has_slash(const char *s) {
-  for (; *s != '\0'; s++)
-    if (*s == '/') return 1;
-  return 0;
-}
-
-static const char *nono_basename(const char *path) {
-  const char *base = path;
-  for (const char *p = path; *p != '\0'; p++)
-    if (*p == '/') base = p + 1;
-  return base;
-}
-
-/* Appends src to dst (which holds *used chars) if it fits in cap with the terminator. */
-static int nono_append(char *dst, size_t cap, size_t *used, const char *src, size_t len) {
-  if (*used + len >= cap) return -1;
-  for (size_t i = 0; i < len; i++) dst[*used + i] = src[i];
-  *used += len;
-  dst[*used] = '\0';
-  return 0;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Facts about a target                                                                       */
@@ -226,9 +404,10 @@ static int nono_is_client(const struct stat *st) {
 /* PATH of the environment in effect now, read from environ without getenv: in a child libuv has
  * already pointed environ at the command's environment, which is the PATH execvp searches. */
 static const char *nono_current_path(void) {
-  if (environ != NULL)
-    for (char **e = environ; *e != NULL; e++)
-      if (nono_starts_with(*e, "PATH=")) return *e + 5;
+  char **env = NONO_ENVIRON;
+  if (env != NULL)
+    for (; *env != NULL; env++)
+      if (nono_starts_with(*env, "PATH=")) return *env + 5;
   return NONO_DEFAULT_PATH;
 }
 
@@ -256,20 +435,25 @@ static int nono_search_path(const char *name, char out[PATH_MAX]) {
   }
 }
 
-/* The client is told the shell by absolute path; it may start in another directory. getcwd is
- * called as a raw syscall because glibc's wrapper can fall back to code that allocates. */
-static int nono_make_absolute(const char *path, char out[PATH_MAX]) {
+/* Whether path is a symlink chain that ends at a file with a shell name. readlink resolves only
+ * the last component, so the chain is walked here; a relative target is relative to the link's
+ * directory. A dangling, looping or too long chain is not a shell: the real call reports it. */
+static int nono_links_to_shell(const char *path) {
+  char cur[PATH_MAX];
+  char next[PATH_MAX];
   size_t used = 0;
-  out[0] = '\0';
-  if (path[0] != '/') {
-    long n = syscall(SYS_getcwd, out, (size_t)PATH_MAX);
-    if (n <= 0 || out[0] != '/') return -1; /* "(unreachable)/..." is not a usable path */
-    used = nono_strlen(out);
-    if (!(used == 1 && out[0] == '/') && nono_append(out, PATH_MAX, &used, "/", 1) != 0)
-      return -1;
-    while (path[0] == '.' && path[1] == '/') path += 2;
+  cur[0] = '\0';
+  if (nono_append(cur, PATH_MAX, &used, path, nono_strlen(path)) != 0) return 0;
+  for (int hop = 0; hop < NONO_MAX_LINK_HOPS; hop++) {
+    ssize_t n = readlink(cur, next, sizeof next);
+    if (n < 0) return hop > 0 && errno == EINVAL && nono_is_shell_name(nono_basename(cur));
+    if ((size_t)n >= sizeof next) return 0; /* maybe truncated */
+    next[n] = '\0';
+    used = next[0] == '/' ? 0 : (size_t)(nono_basename(cur) - cur); /* keep the link's dir */
+    cur[used] = '\0';
+    if (nono_append(cur, PATH_MAX, &used, next, (size_t)n) != 0) return 0;
   }
-  return nono_append(out, PATH_MAX, &used, path, nono_strlen(path));
+  return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -281,7 +465,7 @@ enum nono_lookup {
 };
 
 enum nono_decision {
-  NONO_PASS,  /* not a shell (or it is the client itself): call the real function unchanged */
+  NONO_PASS,  /* not a shell (or it is the client itself): call the real function */
   NONO_ROUTE, /* a shell: start the client with NONO_SHELL_AS=<shell_out> */
   NONO_REFUSE /* a shell we cannot name in PATH_MAX: fail rather than run it unsandboxed */
 };
@@ -294,6 +478,9 @@ static enum nono_decision nono_classify(const char *file, enum nono_lookup looku
     if (!nono_search_path(file, found)) return NONO_PASS; /* real call reports ENOENT etc. */
     target = found;
   }
+  /* The name decides first; only other names pay for the readlink of the symlink check. The
+   * shell is still named by the path the caller used: the supervisor resolves it itself. */
+  if (!nono_is_shell_name(nono_basename(target)) && !nono_links_to_shell(target)) return NONO_PASS;
   struct stat st;
   if (!nono_executable_file(target, &st)) return NONO_PASS;
   /* A shell name that is the client (proxy-bin/bash -> nono-shell, first on PATH) is already
@@ -304,11 +491,10 @@ static enum nono_decision nono_classify(const char *file, enum nono_lookup looku
 }
 
 /* The one place that decides whether a start is routed. errno is restored so that a
- * pass-through caller sees only the real call's errno, never one from our stat/access. */
+ * pass-through caller sees only the real call's errno, never one from our stat/readlink. */
 static enum nono_decision nono_decide(const char *file, enum nono_lookup lookup,
                                       char shell_out[PATH_MAX]) {
   if (!nono_enabled || file == NULL || file[0] == '\0') return NONO_PASS;
-  if (!nono_is_shell_name(nono_basename(file))) return NONO_PASS;
   int saved_errno = errno;
   enum nono_decision d = nono_classify(file, lookup, shell_out);
   errno = saved_errno;
@@ -316,144 +502,709 @@ static enum nono_decision nono_decide(const char *file, enum nono_lookup lookup,
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The redirect                                                                               */
+/* The environment a start gets                                                               */
 
-static size_t nono_env_count(char *const envp[]) {
-  size_t n = 0;
-  if (envp != NULL)
-    while (envp[n] != NULL) n++;
-  return n;
+static int nono_has_sep(char c) {
+  for (const char *s = NONO_PRELOAD_SEPARATORS; *s != '\0'; s++)
+    if (*s == c) return 1;
+  return 0;
 }
 
-/* Fills out (room for count(envp) + 2 pointers) with envp minus NONO_SHELL_AS entries, plus
- * "NONO_SHELL_AS=<shell>" written into entry (room for PATH_MAX + 32 chars). */
-static void nono_env_build(char **out, char *const envp[], char *entry, const char *shell) {
-  size_t used = 0;
-  nono_append(entry, PATH_MAX + 32, &used, NONO_AS_PREFIX, sizeof NONO_AS_PREFIX - 1);
-  nono_append(entry, PATH_MAX + 32, &used, shell, nono_strlen(shell)); /* shell < PATH_MAX */
-  size_t k = 0;
-  if (envp != NULL)
-    for (size_t i = 0; envp[i] != NULL; i++)
-      if (!nono_starts_with(envp[i], NONO_AS_PREFIX)) out[k++] = envp[i];
-  out[k++] = entry;
-  out[k] = NULL;
+/* Whether a preload list holds exactly our path as one of its entries. */
+static int nono_list_has(const char *list, const char *item) {
+  for (const char *p = list;;) {
+    const char *end = p;
+    while (*end != '\0' && !nono_has_sep(*end)) end++;
+    size_t i = 0;
+    while (p + i < end && item[i] != '\0' && p[i] == item[i]) i++;
+    if (p + i == end && item[i] == '\0') return 1;
+    if (*end == '\0') return 0;
+    p = end + 1;
+  }
 }
 
 /*
- * The two redirects build the new environment in their own frame (a VLA of pointers and a stack
- * buffer for the added entry): heap memory is off limits in a vfork child, and the buffers must
- * live until the real call has copied them.
+ * What has to change in an environment. The scan is the fast path: when nothing is missing and
+ * nothing is routed, `changed` stays 0 and the caller's envp is used as it is, with no copy.
  */
-static int nono_redirect_exec(const char *shell, char *const argv[], char *const envp[]) {
-  if (real_execve == NULL) {
-    errno = ENOSYS;
-    return -1;
+struct nono_env_plan {
+  size_t out_count;            /* entries of the new environment, NULL not counted */
+  size_t preload_size;         /* bytes of the rebuilt preload entry with its NUL; 0 = keep */
+  const char *their_preload;   /* the caller's preload list (the last entry, the one ld.so
+                                  uses), or NULL */
+  unsigned char missing[NONO_KEPT_COUNT];
+  int changed;
+};
+
+/* shell != NULL: a redirect, which also replaces NONO_SHELL_AS. Returns 0 or E2BIG. */
+static int nono_env_plan(char *const envp[], const char *shell, struct nono_env_plan *plan) {
+  size_t count = 0, stale_as = 0, preload_entries = 0;
+  unsigned char present[NONO_KEPT_COUNT] = {0};
+  const char *theirs = NULL;
+  if (envp != NULL)
+    for (; envp[count] != NULL; count++) {
+      const char *e = envp[count];
+      if (nono_starts_with(e, NONO_PRELOAD_ENTRY)) {
+        theirs = e + sizeof NONO_PRELOAD_ENTRY - 1;
+        preload_entries++;
+      } else if (e[0] == 'N') {
+        if (shell != NULL && nono_starts_with(e, NONO_AS_PREFIX)) stale_as++;
+        for (size_t k = 0; k < NONO_KEPT_COUNT; k++)
+          if (nono_kept[k][0] != '\0' && nono_same_name(e, nono_kept[k])) present[k] = 1;
+      }
+    }
+  if (count > NONO_MAX_ENV_ENTRIES) return E2BIG;
+
+  plan->changed = shell != NULL;
+  plan->their_preload = theirs;
+  plan->preload_size = 0;
+  size_t out = count - stale_as + (shell != NULL);
+  if (nono_self[0] != '\0' && !(theirs != NULL && nono_list_has(theirs, nono_self))) {
+    size_t their_len = theirs != NULL ? nono_strlen(theirs) : 0;
+    if (their_len <= NONO_MAX_PRELOAD_VALUE) {
+      plan->preload_size =
+          sizeof NONO_PRELOAD_ENTRY + nono_strlen(nono_self) + (their_len > 0 ? 1 + their_len : 0);
+      out = out - preload_entries + 1; /* all of theirs replaced by one */
+      plan->changed = 1;
+    }
   }
-  size_t n = nono_env_count(envp);
-  if (n > NONO_MAX_ENV_ENTRIES) {
-    errno = E2BIG;
-    return -1;
+  /* A variable the environment has, with any value, is the caller's choice and stays. */
+  for (size_t k = 0; k < NONO_KEPT_COUNT; k++) {
+    plan->missing[k] = nono_kept[k][0] != '\0' && !present[k];
+    if (plan->missing[k]) {
+      out++;
+      plan->changed = 1;
+    }
   }
-  char entry[PATH_MAX + 32];
-  char *env[n + 2];
-  nono_env_build(env, envp, entry, shell);
-  return real_execve(nono_client, argv, env);
+  plan->out_count = out;
+  return 0;
 }
 
-/* posix_spawn flavour: file actions and attributes go through untouched. The client path is
- * absolute, so plain posix_spawn is right even when the caller used posix_spawnp. */
-static int nono_redirect_spawn(pid_t *pid, const char *shell,
-                               const posix_spawn_file_actions_t *file_actions,
-                               const posix_spawnattr_t *attr, char *const argv[],
-                               char *const envp[]) {
-  if (real_posix_spawn == NULL) return ENOSYS;
-  size_t n = nono_env_count(envp);
-  if (n > NONO_MAX_ENV_ENTRIES) return E2BIG;
-  char entry[PATH_MAX + 32];
-  char *env[n + 2];
-  nono_env_build(env, envp, entry, shell);
-  return real_posix_spawn(pid, nono_client, file_actions, attr, argv, env);
+/* Fills env (room for plan->out_count + 1 pointers). preload has plan->preload_size bytes;
+ * as_entry, used when shell != NULL, has room for NONO_AS_PREFIX + PATH_MAX. */
+static void nono_env_fill(char **env, char *const envp[], const struct nono_env_plan *plan,
+                          char *preload, char *as_entry, const char *shell) {
+  size_t k = 0;
+  if (envp != NULL)
+    for (size_t i = 0; envp[i] != NULL; i++) {
+      if (plan->preload_size > 0 && nono_starts_with(envp[i], NONO_PRELOAD_ENTRY)) continue;
+      if (shell != NULL && nono_starts_with(envp[i], NONO_AS_PREFIX)) continue;
+      env[k++] = envp[i];
+    }
+  if (plan->preload_size > 0) {
+    /* Ours first, then theirs: <ours> or <ours>:<their value>. */
+    size_t used = 0;
+    preload[0] = '\0';
+    nono_append(preload, plan->preload_size, &used, NONO_PRELOAD_ENTRY,
+                sizeof NONO_PRELOAD_ENTRY - 1);
+    nono_append(preload, plan->preload_size, &used, nono_self, nono_strlen(nono_self));
+    if (plan->their_preload != NULL && plan->their_preload[0] != '\0') {
+      nono_append(preload, plan->preload_size, &used, ":", 1);
+      nono_append(preload, plan->preload_size, &used, plan->their_preload,
+                  nono_strlen(plan->their_preload));
+    }
+    env[k++] = preload;
+  }
+  for (size_t i = 0; i < NONO_KEPT_COUNT; i++)
+    if (plan->missing[i]) env[k++] = nono_kept[i];
+  if (shell != NULL) {
+    size_t used = 0;
+    as_entry[0] = '\0';
+    nono_append(as_entry, sizeof NONO_AS_PREFIX + PATH_MAX, &used, NONO_AS_PREFIX,
+                sizeof NONO_AS_PREFIX - 1);
+    nono_append(as_entry, sizeof NONO_AS_PREFIX + PATH_MAX, &used, shell, nono_strlen(shell));
+    env[k++] = as_entry;
+  }
+  env[k] = NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Hooks                                                                                      */
+/* Making the real call                                                                       */
+
+/* One description for every real function a hook may end in, so that the environment is fixed
+ * up in one place. */
+enum nono_call_kind {
+  NONO_CALL_EXECVE,  /* also execv, execl, execle, and every redirect */
+  NONO_CALL_EXECVPE, /* execvp, execvpe, execlp */
+  NONO_CALL_SPAWN,   /* posix_spawn, and the redirect of any spawn, system or popen */
+  NONO_CALL_SPAWNP,
+#if defined(__linux__)
+  NONO_CALL_FEXECVE,
+  NONO_CALL_EXECVEAT,
+#endif
+};
+
+struct nono_call {
+  enum nono_call_kind kind;
+  const char *path;
+  char *const *argv;
+  int fd;    /* fexecve, execveat */
+  int flags; /* execveat */
+  pid_t *pid;
+  const posix_spawn_file_actions_t *actions;
+  const posix_spawnattr_t *attr;
+};
+
+static int nono_is_spawn(const struct nono_call *c) {
+  return c->kind == NONO_CALL_SPAWN || c->kind == NONO_CALL_SPAWNP;
+}
+
+/* Errors the way the real function reports them: a number for posix_spawn, -1/errno for exec. */
+static int nono_fail(const struct nono_call *c, int err) {
+  if (nono_is_spawn(c)) return err;
+  errno = err;
+  return -1;
+}
+
+static int nono_call_real(const struct nono_call *c, char *const envp[]) {
+  switch (c->kind) {
+    case NONO_CALL_EXECVE:
+      if (real_execve == NULL) break;
+      return real_execve(c->path, c->argv, envp);
+    case NONO_CALL_EXECVPE:
+#if defined(__linux__)
+      /* glibc's execvp is execvpe(file, argv, environ): the same call when nothing changed. */
+      if (real_execvpe == NULL) break;
+      return real_execvpe(c->path, c->argv, envp);
+#else
+      if (envp == NONO_ENVIRON) return real_execvp(c->path, c->argv);
+      /* macOS has no execvpe: search PATH as execvp does, then execve with the new env. */
+      if (nono_has_slash(c->path)) return real_execve(c->path, c->argv, envp);
+      {
+        char found[PATH_MAX];
+        if (!nono_search_path(c->path, found)) return nono_fail(c, ENOENT);
+        return real_execve(found, c->argv, envp);
+      }
+#endif
+    case NONO_CALL_SPAWN:
+      if (real_posix_spawn == NULL) break;
+      return real_posix_spawn(c->pid, c->path, c->actions, c->attr, c->argv, envp);
+    case NONO_CALL_SPAWNP:
+      if (real_posix_spawnp == NULL) break;
+      return real_posix_spawnp(c->pid, c->path, c->actions, c->attr, c->argv, envp);
+#if defined(__linux__)
+    case NONO_CALL_FEXECVE:
+      if (real_fexecve == NULL) break;
+      return real_fexecve(c->fd, c->argv, envp);
+    case NONO_CALL_EXECVEAT:
+      if (real_execveat == NULL) break;
+      return real_execveat(c->fd, c->path, c->argv, envp, c->flags);
+#endif
+  }
+  return nono_fail(c, ENOSYS);
+}
+
+/*
+ * Makes the call with the environment it needs: NONO_SHELL_AS=<shell> for a redirect
+ * (shell != NULL), plus whatever inheritance puts back. The new environment lives in this frame
+ * (VLAs and stack buffers): heap memory is off limits in a vfork child, and the buffers must live
+ * until the real call has copied them.
+ */
+static int nono_call(const struct nono_call *c, char *const envp[], const char *shell) {
+  if (!nono_enabled) return nono_call_real(c, envp);
+  struct nono_env_plan plan;
+  int err = nono_env_plan(envp, shell, &plan);
+  if (err != 0) {
+    if (shell == NULL) return nono_call_real(c, envp); /* pass-through: leave it to the kernel */
+    return nono_fail(c, err);
+  }
+  if (!plan.changed) return nono_call_real(c, envp);
+  char preload[plan.preload_size > 0 ? plan.preload_size : 1];
+  char as_entry[shell != NULL ? sizeof NONO_AS_PREFIX + PATH_MAX : 1];
+  char *env[plan.out_count + 1];
+  nono_env_fill(env, envp, &plan, preload, as_entry, shell);
+  return nono_call_real(c, env);
+}
+
+/* The client path is absolute, so execve and plain posix_spawn are right for every caller. */
+static int nono_redirect_exec(const char *shell, char *const argv[], char *const envp[]) {
+  struct nono_call c = {.kind = NONO_CALL_EXECVE, .path = nono_client, .argv = argv};
+  return nono_call(&c, envp, shell);
+}
+
+static int nono_redirect_spawn(pid_t *pid, const char *shell,
+                               const posix_spawn_file_actions_t *actions,
+                               const posix_spawnattr_t *attr, char *const argv[],
+                               char *const envp[]) {
+  struct nono_call c = {.kind = NONO_CALL_SPAWN, .path = nono_client, .argv = argv, .pid = pid,
+                        .actions = actions, .attr = attr};
+  return nono_call(&c, envp, shell);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exec and spawn hooks                                                                       */
 
 static int nono_exec_error(int err) {
   errno = err;
   return -1;
 }
 
-/* Shared by the exec family once the real function is known to exist. */
-static int nono_exec_common(enum nono_decision d, const char *shell, char *const argv[],
-                            char *const envp[]) {
-  if (d == NONO_ROUTE) return nono_redirect_exec(shell, argv, envp);
-  return nono_exec_error(ENAMETOOLONG); /* NONO_REFUSE */
-}
-
-int execve(const char *path, char *const argv[], char *const envp[]) {
-  if (real_execve == NULL) return nono_exec_error(ENOSYS);
+/* Every exec hook that names its program by path or bare name ends here. */
+static int nono_exec(const char *file, enum nono_lookup lookup, char *const argv[],
+                     char *const envp[]) {
   char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(path, NONO_LITERAL, shell);
-  if (d == NONO_PASS) return real_execve(path, argv, envp);
-  return nono_exec_common(d, shell, argv, envp);
+  switch (nono_decide(file, lookup, shell)) {
+    case NONO_ROUTE:
+      return nono_redirect_exec(shell, argv, envp);
+    case NONO_REFUSE:
+      return nono_exec_error(ENAMETOOLONG);
+    case NONO_PASS:
+      break;
+  }
+  struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_EXECVPE : NONO_CALL_EXECVE,
+                        .path = file, .argv = argv};
+  return nono_call(&c, envp, NULL);
 }
 
-int execv(const char *path, char *const argv[]) {
-  if (real_execv == NULL) return nono_exec_error(ENOSYS);
+static int nono_spawn(pid_t *pid, const char *file, enum nono_lookup lookup,
+                      const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                      char *const argv[], char *const envp[]) {
   char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(path, NONO_LITERAL, shell);
-  if (d == NONO_PASS) return real_execv(path, argv);
-  return nono_exec_common(d, shell, argv, environ);
+  switch (nono_decide(file, lookup, shell)) {
+    case NONO_ROUTE:
+      return nono_redirect_spawn(pid, shell, actions, attr, argv, envp);
+    case NONO_REFUSE:
+      return ENAMETOOLONG;
+    case NONO_PASS:
+      break;
+  }
+  struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_SPAWNP : NONO_CALL_SPAWN,
+                        .path = file, .argv = argv, .pid = pid, .actions = actions, .attr = attr};
+  return nono_call(&c, envp, NULL);
 }
 
-int execvp(const char *file, char *const argv[]) {
-  if (real_execvp == NULL) return nono_exec_error(ENOSYS);
-  char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(file, NONO_SEARCH_PATH, shell);
-  if (d == NONO_PASS) return real_execvp(file, argv);
-  return nono_exec_common(d, shell, argv, environ);
+NONO_EXPORT int NONO_HOOK(execve)(const char *path, char *const argv[], char *const envp[]) {
+  return nono_exec(path, NONO_LITERAL, argv, envp);
 }
 
-/* Like glibc, the search uses the PATH of the current environment, not the one in envp. */
-int execvpe(const char *file, char *const argv[], char *const envp[]) {
-  if (real_execvpe == NULL) return nono_exec_error(ENOSYS);
-  char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(file, NONO_SEARCH_PATH, shell);
-  if (d == NONO_PASS) return real_execvpe(file, argv, envp);
-  return nono_exec_common(d, shell, argv, envp);
+/* execv and execvp use the environment in effect now, like libc (environ is read at call time,
+ * so a libuv child that already switched environ passes the command's environment). */
+NONO_EXPORT int NONO_HOOK(execv)(const char *path, char *const argv[]) {
+  return nono_exec(path, NONO_LITERAL, argv, NONO_ENVIRON);
 }
 
-int posix_spawn(pid_t *restrict pid, const char *restrict path,
-                const posix_spawn_file_actions_t *file_actions,
-                const posix_spawnattr_t *restrict attr, char *const argv[restrict],
-                char *const envp[restrict]) {
-  if (real_posix_spawn == NULL) return ENOSYS;
-  char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(path, NONO_LITERAL, shell);
-  if (d == NONO_PASS) return real_posix_spawn(pid, path, file_actions, attr, argv, envp);
-  if (d == NONO_REFUSE) return ENAMETOOLONG;
-  return nono_redirect_spawn(pid, shell, file_actions, attr, argv, envp);
+NONO_EXPORT int NONO_HOOK(execvp)(const char *file, char *const argv[]) {
+  return nono_exec(file, NONO_SEARCH_PATH, argv, NONO_ENVIRON);
 }
-
-int posix_spawnp(pid_t *restrict pid, const char *restrict file,
-                 const posix_spawn_file_actions_t *file_actions,
-                 const posix_spawnattr_t *restrict attr, char *const argv[restrict],
-                 char *const envp[restrict]) {
-  if (real_posix_spawnp == NULL) return ENOSYS;
-  char shell[PATH_MAX];
-  enum nono_decision d = nono_decide(file, NONO_SEARCH_PATH, shell);
-  if (d == NONO_PASS) return real_posix_spawnp(pid, file, file_actions, attr, argv, envp);
-  if (d == NONO_REFUSE) return ENAMETOOLONG;
-  return nono_redirect_spawn(pid, shell, file_actions, attr, argv, envp);
-}
-
-#else /* !__linux__ */
 
 /*
- * Not Linux: this file compiles to an empty library for now. macOS support (replacement/original
- * pairs in the __DATA,__interpose section, because of the two-level namespace dlsym(RTLD_NEXT)
- * alone does not redirect calls made from other images) comes with the interposer issue.
+ * execl, execlp, execle: the arguments are counted in one pass over the va_list and copied into
+ * a VLA in a second, then the call continues as execv, execvp or execve. Like glibc there is no
+ * limit of our own: the list is written out in the caller's source, so it is short.
  */
+static size_t nono_count_args(const char *arg, va_list ap) {
+  size_t n = 0;
+  for (const char *a = arg; a != NULL; a = va_arg(ap, const char *)) n++;
+  return n;
+}
+
+/* Copies the list (and its NULL) into argv; for execle also returns the envp after the NULL. */
+static char *const *nono_collect_args(char **argv, const char *arg, va_list ap, int with_envp) {
+  size_t n = 0;
+  for (const char *a = arg; a != NULL; a = va_arg(ap, const char *)) argv[n++] = (char *)a;
+  argv[n] = NULL;
+  return with_envp ? va_arg(ap, char *const *) : NULL;
+}
+
+NONO_EXPORT int NONO_HOOK(execl)(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  size_t n = nono_count_args(arg, ap);
+  va_end(ap);
+  char *argv[n + 1];
+  va_start(ap, arg);
+  nono_collect_args(argv, arg, ap, 0);
+  va_end(ap);
+  return nono_exec(path, NONO_LITERAL, argv, NONO_ENVIRON);
+}
+
+NONO_EXPORT int NONO_HOOK(execlp)(const char *file, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  size_t n = nono_count_args(arg, ap);
+  va_end(ap);
+  char *argv[n + 1];
+  va_start(ap, arg);
+  nono_collect_args(argv, arg, ap, 0);
+  va_end(ap);
+  return nono_exec(file, NONO_SEARCH_PATH, argv, NONO_ENVIRON);
+}
+
+NONO_EXPORT int NONO_HOOK(execle)(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  size_t n = nono_count_args(arg, ap);
+  va_end(ap);
+  char *argv[n + 1];
+  va_start(ap, arg);
+  char *const *envp = nono_collect_args(argv, arg, ap, 1);
+  va_end(ap);
+  return nono_exec(path, NONO_LITERAL, argv, envp);
+}
+
+NONO_EXPORT int NONO_HOOK(posix_spawn)(pid_t *restrict pid, const char *restrict path,
+                                       const posix_spawn_file_actions_t *file_actions,
+                                       const posix_spawnattr_t *restrict attr,
+                                       char *const argv[restrict], char *const envp[restrict]) {
+  return nono_spawn(pid, path, NONO_LITERAL, file_actions, attr, argv, envp);
+}
+
+NONO_EXPORT int NONO_HOOK(posix_spawnp)(pid_t *restrict pid, const char *restrict file,
+                                        const posix_spawn_file_actions_t *file_actions,
+                                        const posix_spawnattr_t *restrict attr,
+                                        char *const argv[restrict], char *const envp[restrict]) {
+  return nono_spawn(pid, file, NONO_SEARCH_PATH, file_actions, attr, argv, envp);
+}
+
+#if defined(__linux__)
+/* Like glibc, the search uses the PATH of the current environment, not the one in envp. */
+NONO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
+  return nono_exec(file, NONO_SEARCH_PATH, argv, envp);
+}
+
+/* The path an open descriptor refers to, from /proc/self/fd/N (absolute paths only: sockets,
+ * pipes and memfds have none that stat could use). errno is left as it was. */
+static int nono_fd_path(int fd, char out[PATH_MAX]) {
+  char link[32] = "/proc/self/fd/";
+  size_t used = sizeof "/proc/self/fd/" - 1;
+  char digits[16];
+  size_t nd = 0;
+  if (fd < 0) return -1;
+  for (unsigned v = (unsigned)fd; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+  while (nd > 0) link[used++] = digits[--nd];
+  link[used] = '\0';
+  int saved_errno = errno;
+  ssize_t n = readlink(link, out, PATH_MAX);
+  errno = saved_errno;
+  if (n <= 0 || n >= PATH_MAX || out[0] != '/') return -1;
+  out[n] = '\0';
+  return 0;
+}
+
+/* The file execveat would run, as a path decide() understands. Fails (-> pass-through) when
+ * there is none, and when AT_SYMLINK_NOFOLLOW meets a symlink: the real call fails with ELOOP,
+ * and routing would turn that failure into a run. */
+static int nono_execveat_target(int dirfd, const char *path, int flags, char out[PATH_MAX]) {
+  if (path == NULL) return -1; /* the real call reports EFAULT */
+  if (path[0] == '\0') return (flags & AT_EMPTY_PATH) ? nono_fd_path(dirfd, out) : -1;
+  size_t used = 0;
+  out[0] = '\0';
+  if (path[0] != '/' && dirfd != AT_FDCWD) {
+    if (nono_fd_path(dirfd, out) != 0) return -1;
+    used = nono_strlen(out);
+    if (out[used - 1] != '/' && nono_append(out, PATH_MAX, &used, "/", 1) != 0) return -1;
+  }
+  if (nono_append(out, PATH_MAX, &used, path, nono_strlen(path)) != 0) return -1;
+  if (flags & AT_SYMLINK_NOFOLLOW) {
+    struct stat st;
+    int saved_errno = errno;
+    int is_link = lstat(out, &st) == 0 && S_ISLNK(st.st_mode);
+    errno = saved_errno;
+    if (is_link) return -1;
+  }
+  return 0;
+}
+
+/* Decides on a resolved path; a routed start becomes a plain execve of the client. */
+static int nono_exec_resolved(const char *resolved, const struct nono_call *pass,
+                              char *const envp[]) {
+  char shell[PATH_MAX];
+  if (resolved != NULL) switch (nono_decide(resolved, NONO_LITERAL, shell)) {
+      case NONO_ROUTE:
+        return nono_redirect_exec(shell, pass->argv, envp);
+      case NONO_REFUSE:
+        return nono_exec_error(ENAMETOOLONG);
+      case NONO_PASS:
+        break;
+    }
+  return nono_call(pass, envp, NULL);
+}
+
+NONO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
+  char path[PATH_MAX];
+  struct nono_call c = {.kind = NONO_CALL_FEXECVE, .argv = argv, .fd = fd};
+  int known = nono_enabled && nono_fd_path(fd, path) == 0;
+  return nono_exec_resolved(known ? path : NULL, &c, envp);
+}
+
+NONO_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                         int flags) {
+  char target[PATH_MAX];
+  struct nono_call c = {
+      .kind = NONO_CALL_EXECVEAT, .path = path, .argv = argv, .fd = dirfd, .flags = flags};
+  int known = nono_enabled && nono_execveat_target(dirfd, path, flags, target) == 0;
+  return nono_exec_resolved(known ? target : NULL, &c, envp);
+}
+#endif /* __linux__ */
+
+/* ------------------------------------------------------------------------------------------ */
+/* system, popen, pclose                                                                      */
+
+/*
+ * libc runs "/bin/sh -c cmd" for these through an internal spawn no hook sees, so when an exec
+ * of /bin/sh would be routed they are re-implemented here on a spawn of the client; otherwise
+ * the real ones run. They are never called between vfork and exec, so the hook-path rules do
+ * not apply below: locks, malloc and stdio are fine.
+ */
+static int nono_sh_routed(char shell[PATH_MAX]) {
+  return nono_decide(NONO_SYSTEM_SHELL, NONO_LITERAL, shell) == NONO_ROUTE;
+}
+
+static pid_t nono_wait(pid_t pid, int *status) {
+  pid_t r;
+  do r = waitpid(pid, status, 0);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+/* POSIX: SIGINT and SIGQUIT are ignored in the caller while any system() runs. With several
+ * threads in system() at once only the first saves the dispositions and only the last restores
+ * them; otherwise a later caller would save SIG_IGN and "restore" it for good. */
+static pthread_mutex_t nono_system_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned nono_system_active;
+static struct sigaction nono_system_saved_int, nono_system_saved_quit;
+
+static void nono_system_enter(struct sigaction *orig_int, struct sigaction *orig_quit) {
+  pthread_mutex_lock(&nono_system_lock);
+  if (nono_system_active++ == 0) {
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGINT, &ignore, &nono_system_saved_int);
+    sigaction(SIGQUIT, &ignore, &nono_system_saved_quit);
+  }
+  *orig_int = nono_system_saved_int;
+  *orig_quit = nono_system_saved_quit;
+  pthread_mutex_unlock(&nono_system_lock);
+}
+
+static void nono_system_leave(void) {
+  pthread_mutex_lock(&nono_system_lock);
+  if (--nono_system_active == 0) {
+    sigaction(SIGINT, &nono_system_saved_int, NULL);
+    sigaction(SIGQUIT, &nono_system_saved_quit, NULL);
+  }
+  pthread_mutex_unlock(&nono_system_lock);
+}
+
+NONO_EXPORT int NONO_HOOK(system)(const char *command) {
+  char shell[PATH_MAX];
+  if (!nono_sh_routed(shell)) {
+    if (real_system == NULL) return nono_exec_error(ENOSYS);
+    return real_system(command);
+  }
+  if (command == NULL) return 1; /* a shell is available: the client */
+
+  sigset_t sigchld, caller_mask;
+  sigemptyset(&sigchld);
+  sigaddset(&sigchld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &sigchld, &caller_mask);
+  struct sigaction orig_int, orig_quit;
+  nono_system_enter(&orig_int, &orig_quit);
+
+  /* The child gets the caller's mask and the caller's SIGINT/SIGQUIT: default unless the caller
+   * itself ignored them (as POSIX's reference implementation restores the saved actions). */
+  int status = -1;
+  posix_spawnattr_t attr;
+  int err = posix_spawnattr_init(&attr);
+  if (err == 0) {
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    if (orig_int.sa_handler != SIG_IGN) sigaddset(&defaults, SIGINT);
+    if (orig_quit.sa_handler != SIG_IGN) sigaddset(&defaults, SIGQUIT);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setsigmask(&attr, &caller_mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
+    pid_t pid;
+    if (nono_redirect_spawn(&pid, shell, NULL, &attr, argv, NONO_ENVIRON) != 0)
+      status = 127 << 8; /* as if the shell exited 127, like libc's system() */
+    else if (nono_wait(pid, &status) < 0)
+      status = -1;
+    posix_spawnattr_destroy(&attr);
+  }
+
+  int saved_errno = errno;
+  nono_system_leave();
+  sigprocmask(SIG_SETMASK, &caller_mask, NULL);
+  errno = err != 0 ? err : saved_errno;
+  return status;
+}
+
+/* Streams from our popen, so that pclose knows whom to wait for and later children can close
+ * the earlier streams' descriptors (POSIX). The fd is recorded once, so that building a close
+ * list never touches a FILE another thread may be using. */
+struct nono_stream {
+  FILE *fp;
+  int fd;
+  pid_t pid;
+  struct nono_stream *next;
+};
+static struct nono_stream *nono_streams;
+static pthread_mutex_t nono_streams_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* glibc's rules: any mix of 'r', 'w' and 'e', with exactly one direction. */
+static int nono_popen_mode(const char *mode, int *reading, int *cloexec) {
+  int r = 0, w = 0;
+  *cloexec = 0;
+  for (; *mode != '\0'; mode++) {
+    if (*mode == 'r') r = 1;
+    else if (*mode == 'w') w = 1;
+    else if (*mode == 'e') *cloexec = 1;
+    else return -1;
+  }
+  if (r == w) return -1;
+  *reading = r;
+  return 0;
+}
+
+static int nono_pipe_cloexec(int fds[2]) {
+#if defined(__linux__)
+  return pipe2(fds, O_CLOEXEC);
+#else
+  /* No pipe2: a fork in another thread between the calls could inherit the pipe, which would
+   * only delay an EOF. */
+  if (pipe(fds) != 0) return -1;
+  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+  return 0;
+#endif
+}
+
+NONO_EXPORT FILE *NONO_HOOK(popen)(const char *command, const char *mode) {
+  char shell[PATH_MAX];
+  if (!nono_sh_routed(shell)) {
+    if (real_popen == NULL) {
+      errno = ENOSYS;
+      return NULL;
+    }
+    return real_popen(command, mode);
+  }
+  int reading, cloexec;
+  if (command == NULL || mode == NULL || nono_popen_mode(mode, &reading, &cloexec) != 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  struct nono_stream *s = malloc(sizeof *s);
+  if (s == NULL) return NULL;
+  int fds[2];
+  if (nono_pipe_cloexec(fds) != 0) {
+    free(s);
+    return NULL;
+  }
+  /* Both ends are close-on-exec while the child starts; its end is dup2'ed onto stdin/stdout,
+   * which clears the flag there. An end that already is that fd is moved first, because
+   * dup2(fd, fd) would leave the flag set and the child would lose it at exec. */
+  int target = reading ? STDOUT_FILENO : STDIN_FILENO;
+  int parent_end = reading ? fds[0] : fds[1];
+  int child_end = reading ? fds[1] : fds[0];
+  int err = 0;
+  if (child_end == target) {
+    int moved = fcntl(child_end, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0) err = errno;
+    close(child_end);
+    child_end = moved;
+  }
+
+  FILE *fp = NULL;
+  posix_spawn_file_actions_t actions;
+  if (err == 0) err = posix_spawn_file_actions_init(&actions);
+  if (err == 0) {
+    char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
+    pid_t pid = -1;
+    /* Held across the spawn so that the list of descriptors to close is the list of streams. */
+    pthread_mutex_lock(&nono_streams_lock);
+    for (struct nono_stream *o = nono_streams; o != NULL && err == 0; o = o->next)
+      err = posix_spawn_file_actions_addclose(&actions, o->fd);
+    if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, child_end, target);
+    if (err == 0) err = nono_redirect_spawn(&pid, shell, &actions, NULL, argv, NONO_ENVIRON);
+    if (err == 0) {
+      if (!cloexec) fcntl(parent_end, F_SETFD, 0); /* like popen without "e": inherited by execs */
+      fp = fdopen(parent_end, reading ? "r" : "w");
+      if (fp == NULL) {
+        err = errno;
+        close(parent_end); /* the child sees EOF or EPIPE and ends */
+        parent_end = -1;
+        int ignored;
+        nono_wait(pid, &ignored);
+      } else {
+        s->fp = fp;
+        s->fd = parent_end;
+        s->pid = pid;
+        s->next = nono_streams;
+        nono_streams = s;
+      }
+    }
+    pthread_mutex_unlock(&nono_streams_lock);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  if (child_end >= 0) close(child_end);
+  if (fp == NULL) {
+    if (parent_end >= 0) close(parent_end);
+    free(s);
+    errno = err;
+  }
+  return fp;
+}
+
+NONO_EXPORT int NONO_HOOK(pclose)(FILE *stream) {
+  struct nono_stream *s = NULL;
+  pthread_mutex_lock(&nono_streams_lock);
+  for (struct nono_stream **p = &nono_streams; *p != NULL; p = &(*p)->next)
+    if ((*p)->fp == stream) {
+      s = *p;
+      *p = s->next;
+      break;
+    }
+  pthread_mutex_unlock(&nono_streams_lock);
+  if (s == NULL) { /* not ours: from the real popen (or not a popen stream at all) */
+    if (real_pclose == NULL) return nono_exec_error(ENOSYS);
+    return real_pclose(stream);
+  }
+  pid_t pid = s->pid;
+  free(s);
+  fclose(stream);
+  int status;
+  if (nono_wait(pid, &status) < 0) return -1;
+  return status;
+}
+
+#if defined(__APPLE__)
+/* ------------------------------------------------------------------------------------------ */
+/* macOS: written against the dyld interposing rules; not compiled or run on Linux CI.        */
+/*
+ * dyld reads {replacement, original} pairs from the __DATA,__interpose section of an inserted
+ * image and binds every other image's references to `original` to `replacement`. References
+ * from this image are left alone, which is why the real_* pointers above are the originals.
+ * (Apple binaries under SIP and hardened-runtime programs never load this library at all.)
+ */
+struct nono_interpose_pair {
+  const void *replacement;
+  const void *original;
+};
+
+#define NONO_INTERPOSE(name)                                                        \
+  __attribute__((used, section("__DATA,__interpose"))) static const struct        \
+      nono_interpose_pair nono_interpose_##name = {                                 \
+          (const void *)(unsigned long)&nono_hook_##name, (const void *)(unsigned long)&name}
+
+NONO_INTERPOSE(execve);
+NONO_INTERPOSE(execv);
+NONO_INTERPOSE(execvp);
+NONO_INTERPOSE(execl);
+NONO_INTERPOSE(execlp);
+NONO_INTERPOSE(execle);
+NONO_INTERPOSE(posix_spawn);
+NONO_INTERPOSE(posix_spawnp);
+NONO_INTERPOSE(system);
+NONO_INTERPOSE(popen);
+NONO_INTERPOSE(pclose);
+#endif /* __APPLE__ */
+
+#else /* neither Linux nor macOS */
+
+/* Nothing to interpose on other systems: the library is empty. */
 typedef int nono_interpose_empty_translation_unit;
 
-#endif /* __linux__ */
+#endif

@@ -1,8 +1,9 @@
 /**
  * Routing by the LD_PRELOAD interposer (shim/interpose.c), seen from the outside: real programs
- * (node, python3, dash) run with the interposer loaded and start shells the way agents do; a fake
- * client records what it was started with. A routed start shows up as a log record carrying
- * NONO_SHELL_AS and the caller's argv; a start that is not routed runs the real program.
+ * (node, python3, dash, and test/fixtures/hook_matrix.c for one libc entry point at a time) run
+ * with the interposer loaded and start shells the way agents do; a fake client records what it
+ * was started with. A routed start shows up as a log record carrying NONO_SHELL_AS and the
+ * caller's argv; a start that is not routed runs the real program.
  */
 import { execa } from 'execa';
 import {
@@ -15,25 +16,35 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  realpathSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const interposeSource = join(repoRoot, 'shim', 'interpose.c');
 // NONO_TEST_INTERPOSE_LIB: run these tests against another build (e.g. a deliberately broken one).
-const interposeLib = process.env.NONO_TEST_INTERPOSE_LIB ?? join(repoRoot, 'native', 'libnono-interpose.so');
+// Absolute: the interposer puts back exactly the path it was loaded from, and tests compare it.
+const interposeLib = resolve(process.env.NONO_TEST_INTERPOSE_LIB ?? join(repoRoot, 'native', 'libnono-interpose.so'));
+const hookMatrixSource = join(repoRoot, 'test', 'fixtures', 'hook_matrix.c');
 
 /*
  * The fake client is a tiny C program rather than a #!/bin/sh script: for a script the kernel
  * replaces argv[0] with the script path, so the caller's argv[0] (e.g. "-bash") could not be
- * checked. It only writes to the log, so nothing it does is itself subject to routing.
- * Record format: fields "argv=<arg>" and "as=<value of a NONO_SHELL_AS entry>", each ended by
- * \x1f; a record is ended by \x1e.
+ * checked. It is linked statically, like the real client, so LD_PRELOAD never loads into it and
+ * nothing it does is itself subject to routing.
+ * Record format: fields "argv=<arg>", "as=<value of a NONO_SHELL_AS entry>" and "env=<entry>" for
+ * LD_PRELOAD and the NONO_* configuration the interposer carries to children, each ended by
+ * \x1f; a record is ended by \x1e. The log is $NONO_TEST_LOG, or DEFAULT_LOG when a program on
+ * the way dropped the environment (env -i): only the interposer's own variables come back.
+ * With NONO_TEST_CLIENT_MODE=shell it then behaves like the supervisor's end of a routed start:
+ * it execs the shell NONO_SHELL_AS names with its argv and an environment without LD_PRELOAD, so
+ * the command really runs (exit status, pipes, signal dispositions are those of a real shell).
+ * Otherwise it prints "fake-client ran" and exits 0.
  */
 const FAKE_CLIENT_C = String.raw`
 #include <fcntl.h>
@@ -50,15 +61,34 @@ static void field(const char *tag, const char *value) {
   memcpy(rec + used, value, v); used += v;
   rec[used++] = '\x1f';
 }
+static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 int main(int argc, char **argv) {
   const char *log = getenv("NONO_TEST_LOG");
-  int fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+  if (log == NULL) log = DEFAULT_LOG;
+  int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return 97;
   for (int i = 0; i < argc; i++) field("argv=", argv[i]);
-  for (char **e = environ; *e; e++)
-    if (strncmp(*e, "NONO_SHELL_AS=", 14) == 0) field("as=", *e + 14);
+  for (char **e = environ; *e; e++) {
+    if (starts(*e, "NONO_SHELL_AS=")) field("as=", *e + 14);
+    else if (starts(*e, "LD_PRELOAD=") || (starts(*e, "NONO_") && !starts(*e, "NONO_TEST_"))) field("env=", *e);
+  }
   rec[used++] = '\x1e';
   if (write(fd, rec, used) != (ssize_t)used) return 96;
+  close(fd);
+  const char *mode = getenv("NONO_TEST_CLIENT_MODE");
+  if (mode != NULL && strcmp(mode, "shell") == 0) {
+    const char *shell = getenv("NONO_SHELL_AS");
+    if (shell == NULL) shell = "/bin/sh";
+    size_t n = 0;
+    for (char **e = environ; *e; e++) n++;
+    char *env[n + 1];
+    size_t k = 0;
+    for (char **e = environ; *e; e++)
+      if (!starts(*e, "LD_PRELOAD=") && !starts(*e, "NONO_SHELL_AS=")) env[k++] = *e;
+    env[k] = NULL;
+    execve(shell, argv, env);
+    return 94;
+  }
   if (write(1, "fake-client ran\n", 16) != 16) return 95;
   return 0;
 }
@@ -99,6 +129,9 @@ interface ClientRun {
   argv: string[];
   shellAs: string[];
 }
+interface ClientRunWithEnv extends ClientRun {
+  env: Record<string, string>;
+}
 interface ChildResult {
   code?: number;
   stdout?: string;
@@ -107,7 +140,10 @@ interface ChildResult {
 
 let dir: string;
 let fakeClient: string;
+let defaultLog: string; // where the fake client logs when NONO_TEST_LOG was dropped
 let callExecvpe: string;
+let hookMatrix: string;
+let linkDir: string; // symlinks to shells and other programs
 let binDir: string; // notbash, bashish
 let proxyDir: string; // bash -> fake-client
 let emptyDir: string;
@@ -136,19 +172,28 @@ function freshLog(): string {
   return join(dir, `client-${++logCounter}.log`);
 }
 
-function readRuns(log: string): ClientRun[] {
+function readRunsWithEnv(log: string): ClientRunWithEnv[] {
   if (!existsSync(log)) return [];
   return readFileSync(log, 'utf8')
     .split('\x1e')
     .filter((r) => r !== '')
     .map((record) => {
-      const run: ClientRun = { argv: [], shellAs: [] };
+      const run: ClientRunWithEnv = { argv: [], shellAs: [], env: {} };
       for (const f of record.split('\x1f')) {
         if (f.startsWith('argv=')) run.argv.push(f.slice(5));
         else if (f.startsWith('as=')) run.shellAs.push(f.slice(3));
+        else if (f.startsWith('env=')) {
+          const entry = f.slice(4);
+          const eq = entry.indexOf('=');
+          run.env[entry.slice(0, eq)] = entry.slice(eq + 1);
+        }
       }
       return run;
     });
+}
+
+function readRuns(log: string): ClientRun[] {
+  return readRunsWithEnv(log).map(({ argv, shellAs }) => ({ argv, shellAs }));
 }
 
 /** Environment for a scenario: only what is listed here (no inherited NONO_* or PATH). */
@@ -173,6 +218,17 @@ async function runProgram(file: string, args: string[], env: Record<string, stri
     throw new Error(`${file} exited ${r.exitCode}: ${r.stderr}`);
   }
   return r.stdout;
+}
+
+/** hook_matrix SCENARIO CMD under the interposer; stdout as lines. */
+async function matrix(
+  log: string,
+  scenario: string,
+  cmd: string,
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<string[]> {
+  const out = await runProgram(hookMatrix, [scenario, cmd], scenarioEnv(log, extraEnv));
+  return out.split('\n');
 }
 
 async function nodeSpawn(
@@ -239,25 +295,44 @@ function writeScript(path: string, body: string, mode = 0o755) {
 
 beforeAll(async () => {
   // Build the interposer when it is missing or older than its source, so the test runs standalone
-  // and never exercises a stale library.
+  // and never exercises a stale library. Same flags as the CMake build: the hooks must export
+  // under -fvisibility=hidden.
   if (process.env.NONO_TEST_INTERPOSE_LIB) {
     // Given explicitly: used as is.
   } else if (!existsSync(interposeLib) || statSync(interposeLib).mtimeMs < statSync(interposeSource).mtimeMs) {
     mkdirSync(join(repoRoot, 'native'), { recursive: true });
     await execa(
       'gcc',
-      ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-D_GNU_SOURCE', '-o', interposeLib, interposeSource, '-ldl'],
+      [
+        '-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-D_GNU_SOURCE', '-fvisibility=hidden',
+        '-Wl,-z,noseparate-code', '-Wl,-z,norelro', '-Wl,-O1',
+        '-o', interposeLib, interposeSource, '-ldl',
+      ],
       { cwd: repoRoot },
     );
   }
 
   dir = mkdtempSync(join(tmpdir(), 'nono-interpose-'));
   fakeClient = join(dir, 'fake-client');
+  defaultLog = join(dir, 'default-client.log');
   writeFileSync(join(dir, 'fake-client.c'), FAKE_CLIENT_C);
-  await execa('gcc', ['-O2', '-o', fakeClient, join(dir, 'fake-client.c')]);
+  await execa('gcc', ['-O2', '-static', `-DDEFAULT_LOG="${defaultLog}"`, '-o', fakeClient, join(dir, 'fake-client.c')]);
   callExecvpe = join(dir, 'call-execvpe');
   writeFileSync(join(dir, 'call-execvpe.c'), CALL_EXECVPE_C);
   await execa('gcc', ['-O2', '-D_GNU_SOURCE', '-o', callExecvpe, join(dir, 'call-execvpe.c')]);
+  hookMatrix = join(dir, 'hook_matrix');
+  await execa('gcc', ['-O2', '-Wall', '-o', hookMatrix, hookMatrixSource]);
+
+  // links/myshell -> /bin/bash; hop1 -> hop2 -> ../links/myshell (relative hops); mytrue ->
+  // /bin/true; loopa <-> loopb; client-alias -> the client.
+  linkDir = join(dir, 'links');
+  mkdirSync(linkDir);
+  symlinkSync('/bin/bash', join(linkDir, 'myshell'));
+  symlinkSync('hop2', join(linkDir, 'hop1'));
+  symlinkSync('../links/myshell', join(linkDir, 'hop2'));
+  symlinkSync('/bin/true', join(linkDir, 'mytrue'));
+  symlinkSync('loopb', join(linkDir, 'loopa'));
+  symlinkSync('loopa', join(linkDir, 'loopb'));
 
   binDir = join(dir, 'bin');
   mkdirSync(binDir);
@@ -497,5 +572,333 @@ describe('errors are the real call’s errors', () => {
     const log = freshLog();
     expect(await nodeSpawn(log, '/nonexistent/bash', ['-c', 'true'])).toEqual({ error: 'ENOENT' });
     expect(readRuns(log)).toEqual([]);
+  });
+});
+
+describe('every start entry point routes a shell (hook_matrix, one libc call each)', () => {
+  // The fake client execs the shell it was asked for, so the command's output and exit status
+  // prove the whole path works, and the log shows what the client was started with.
+  const CMD = 'echo "ran as $0"; exit 3';
+  const asNamed = () => '/bin/bash';
+  const asOnPath = () => firstOnPath('bash', BASE_PATH);
+  // fexecve and execveat with a descriptor name the file the descriptor refers to.
+  const asOpened = () => realpathSync('/bin/bash');
+  const cases: [string, () => string][] = [
+    ['execve', asNamed],
+    ['execv', asNamed],
+    ['execvp', asOnPath],
+    ['execvpe', asOnPath],
+    ['execl', asNamed],
+    ['execlp', asOnPath],
+    ['execle', asNamed],
+    ['fexecve', asOpened],
+    ['execveat-dirfd', asOpened],
+    ['execveat-empty', asOpened],
+    ['execveat-abs', asNamed],
+    ['execveat-cwd', asOpened],
+    ['posix_spawn', asNamed],
+    ['posix_spawnp', asOnPath],
+    ['vfork', asNamed],
+  ];
+  for (const [scenario, shellAs] of cases) {
+    it(`${scenario}("bash", -c CMD) -> client with NONO_SHELL_AS, the shell runs CMD`, async () => {
+      const log = freshLog();
+      const out = await matrix(log, scenario, CMD, { NONO_TEST_CLIENT_MODE: 'shell' });
+      expect(out).toEqual(['ran as bash', 'exit=3']);
+      expect(readRuns(log)).toEqual([{ argv: ['bash', '-c', CMD], shellAs: [shellAs()] }]);
+    });
+  }
+
+  it('execveat(AT_SYMLINK_NOFOLLOW) of a symlink to bash fails with ELOOP instead of being routed', async () => {
+    const log = freshLog();
+    const viaLink = await matrix(log, 'execveat-nofollow', 'true', { NONO_TEST_TARGET: join(linkDir, 'myshell') });
+    expect(viaLink).toEqual(['errno=40', 'exit=127']);
+    const direct = await matrix(log, 'execveat-nofollow', 'true', { NONO_TEST_TARGET: '/bin/bash' });
+    expect(direct).toEqual(['fake-client ran', 'exit=0']);
+    expect(readRuns(log)).toEqual([{ argv: ['bash', '-c', 'true'], shellAs: ['/bin/bash'] }]);
+  });
+});
+
+describe('system() and popen() run "sh -c" through the client', () => {
+  const shellMode = { NONO_TEST_CLIENT_MODE: 'shell' };
+
+  it('system("exit 7") returns the wait status 7 << 8', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'system', 'exit 7', shellMode)).toEqual([`status=${7 << 8}`]);
+    expect(readRuns(log)).toEqual([{ argv: ['sh', '-c', 'exit 7'], shellAs: ['/bin/sh'] }]);
+  });
+
+  it('system(NULL) says a shell is available without starting one', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'system-null', '', shellMode)).toEqual(['status=1']);
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('system() ignores SIGINT/SIGQUIT and blocks SIGCHLD only while it waits, like libc', async () => {
+    // The caller catches SIGINT and ignores SIGQUIT. The command reads the caller's ($PPID) and
+    // its own masks from /proc; afterwards the caller prints its dispositions again.
+    // posix_spawn (libc's and ours alike) blocks every signal in the caller until the child has
+    // exec'd, and a busy machine may not have run the caller since: wait for that to pass.
+    const settle = 'n=0; while grep -q "^SigBlk:.*ffffffff" /proc/$PPID/status && [ $n -lt 250 ]; do sleep 0.02; n=$((n+1)); done';
+    const cmd = `${settle}; grep -E "^Sig(Blk|Ign)" /proc/$PPID/status | sed s/^/caller-/; grep -E "^Sig(Blk|Ign)" /proc/$$/status | sed s/^/child-/`;
+    const log = freshLog();
+    const routed = await matrix(log, 'system-signals', cmd, shellMode);
+    expect(readRuns(log)).toHaveLength(1);
+    // The same program with the real system() (interposer disabled) shows the same masks.
+    const real = await matrix(log, 'system-signals', cmd, { NONO_SHELL_CLIENT: undefined });
+    expect(readRuns(log)).toHaveLength(1);
+    expect(routed).toEqual(real);
+
+    const mask = (name: string) => BigInt(`0x${routed.find((l) => l.startsWith(`${name}:`))!.split('\t')[1]}`);
+    const bit = (sig: number) => 1n << BigInt(sig - 1);
+    const [SIGINT, SIGQUIT, SIGCHLD] = [2, 3, 17];
+    expect(mask('caller-SigIgn') & (bit(SIGINT) | bit(SIGQUIT))).toBe(bit(SIGINT) | bit(SIGQUIT));
+    expect(mask('caller-SigBlk') & bit(SIGCHLD)).toBe(bit(SIGCHLD));
+    // The child: SIGINT back to default (the caller caught it), SIGQUIT still ignored (the caller
+    // ignored it), and the caller's original mask without SIGCHLD.
+    expect(mask('child-SigIgn') & bit(SIGINT)).toBe(0n);
+    expect(mask('child-SigIgn') & bit(SIGQUIT)).toBe(bit(SIGQUIT));
+    expect(mask('child-SigBlk') & bit(SIGCHLD)).toBe(0n);
+    expect(routed.slice(-2)).toEqual(['status=0', 'after: sigint=handler sigquit=ignored sigchld_blocked=0']);
+  });
+
+  it('popen("r") reads the command output; pclose returns its wait status', async () => {
+    const log = freshLog();
+    const out = await matrix(log, 'popen-r', 'echo from-popen; exit 4', shellMode);
+    expect(out).toEqual(['read=from-popen', 'cloexec=0', `status=${4 << 8}`]);
+    expect(readRuns(log)).toEqual([{ argv: ['sh', '-c', 'echo from-popen; exit 4'], shellAs: ['/bin/sh'] }]);
+  });
+
+  it('popen("re") sets close-on-exec on the caller end', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'popen-re', 'echo x', shellMode)).toEqual(['read=x', 'cloexec=1', 'status=0']);
+    expect(readRuns(log)).toEqual([{ argv: ['sh', '-c', 'echo x'], shellAs: ['/bin/sh'] }]);
+  });
+
+  it('popen("w") feeds the command stdin', async () => {
+    const log = freshLog();
+    const out = await matrix(log, 'popen-w', 'read x; echo "got:$x"; exit 5', shellMode);
+    expect(out).toEqual(['got:fed-data', `status=${5 << 8}`]);
+    expect(readRuns(log)).toHaveLength(1);
+  });
+
+  it('a second popen child does not hold the first stream open', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'popen-two', '', shellMode)).toEqual(['second child: closed', 'status=0,0']);
+    expect(readRuns(log)).toHaveLength(2);
+  });
+
+  it('an invalid popen mode fails with EINVAL and starts nothing', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'popen-badmode', 'true', shellMode)).toEqual([
+      'mode=rw null=1 errno=22',
+      'mode=x null=1 errno=22',
+      'mode= null=1 errno=22',
+      'mode=rb null=1 errno=22',
+    ]);
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('pclose of a stream that is not from popen goes to the real pclose', async () => {
+    const log = freshLog();
+    expect(await matrix(log, 'pclose-foreign', '', shellMode)).toEqual(['status=0']);
+  });
+
+  it('the real system()/popen() run when sh is not a shell (NONO_SHELLS=bash) or routing is off', async () => {
+    const log = freshLog();
+    for (const extra of [{ NONO_SHELLS: 'bash' }, { NONO_SHELL_CLIENT: undefined }]) {
+      expect(await matrix(log, 'system', 'echo real-sh; exit 2', extra)).toEqual(['real-sh', `status=${2 << 8}`]);
+      expect(await matrix(log, 'popen-r', 'echo real-sh', extra)).toEqual(['read=real-sh', 'cloexec=0', 'status=0']);
+    }
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('system() follows the exec decision for /bin/sh: routed when /bin/sh links to a listed shell', async () => {
+    // Debian: /bin/sh -> dash. With only "dash" listed, an exec of /bin/sh is routed by the
+    // symlink rule, and system() with it (NONO_SHELL_AS still names /bin/sh).
+    const target = basename(realpathSync('/bin/sh'));
+    if (target === 'sh') return; // /bin/sh is not a link here: nothing to show
+    const log = freshLog();
+    expect(await matrix(log, 'system', 'exit 0', { NONO_SHELLS: target })).toEqual(['fake-client ran', 'status=0']);
+    expect(readRuns(log)).toEqual([{ argv: ['sh', '-c', 'exit 0'], shellAs: ['/bin/sh'] }]);
+  });
+});
+
+describe('symlinks to shells', () => {
+  it('a symlink myshell -> /bin/bash, exec\'d by path or found on PATH, is routed as itself', async () => {
+    const log = freshLog();
+    const link = join(linkDir, 'myshell');
+    expect(await nodeSpawn(log, link, ['-c', 'echo hi'])).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    const viaPath = await nodeSpawn(log, 'myshell', ['-c', 'echo hi'], {}, { PATH: `${linkDir}:${BASE_PATH}` });
+    expect(viaPath).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    // NONO_SHELL_AS is the file the caller named; the supervisor resolves it itself.
+    expect(readRuns(log)).toEqual([
+      { argv: [link, '-c', 'echo hi'], shellAs: [link] },
+      { argv: ['myshell', '-c', 'echo hi'], shellAs: [link] },
+    ]);
+  });
+
+  it('a chain with relative hops (hop1 -> hop2 -> ../links/myshell -> /bin/bash) is routed', async () => {
+    const log = freshLog();
+    const r = await pythonJson(log, PY_SUBPROCESS, [[join(linkDir, 'hop1'), '-c', 'true'], false, null]);
+    expect(r).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    expect(readRuns(log)).toEqual([{ argv: [join(linkDir, 'hop1'), '-c', 'true'], shellAs: [join(linkDir, 'hop1')] }]);
+  });
+
+  it('a symlink to a program that is not a shell runs it for real', async () => {
+    const log = freshLog();
+    expect(await nodeSpawn(log, join(linkDir, 'mytrue'), [])).toEqual({ code: 0, stdout: '' });
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('a symlink loop is not routed: the caller gets ELOOP from the real call', async () => {
+    const log = freshLog();
+    expect(await pythonJson(log, PY_EXECV, join(linkDir, 'loopa'))).toEqual({ type: 'OSError', errno: 40 });
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('/usr/bin/rbash (a symlink to bash on Debian) is routed on purpose: restricted bash is still bash', async () => {
+    // rbash is not in the default name set; it is caught by the symlink rule only. The
+    // supervisor then runs /usr/bin/rbash, so the restriction is kept inside the sandbox.
+    const rbash = '/usr/bin/rbash';
+    let isLinkToBash = false;
+    try {
+      isLinkToBash = basename(realpathSync(rbash)) === 'bash' && realpathSync(rbash) !== rbash;
+    } catch {
+      /* no rbash */
+    }
+    if (!isLinkToBash) return;
+    const log = freshLog();
+    expect(await nodeSpawn(log, rbash, ['-c', 'true'])).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    expect(readRuns(log)).toEqual([{ argv: [rbash, '-c', 'true'], shellAs: [rbash] }]);
+  });
+});
+
+describe('children keep the interposer and its configuration (inheritance)', () => {
+  // What a session sets; every one of them must come back when a program drops its environment.
+  const handshakeNowhere = () => join(dir, 'no-such-handshake.sock');
+  const sessionEnv = () => ({
+    NONO_SOCKET: join(dir, 'no-such-supervisor.sock'),
+    NONO_SESSION_SECRET: 'secret-123',
+    NONO_SESSION_ID: 'session-abc',
+    NONO_SHELLS: 'bash,sh,dash,zsh',
+    NONO_HANDSHAKE: handshakeNowhere(),
+  });
+  const expectedKept = () => ({ LD_PRELOAD: interposeLib, NONO_SHELL_CLIENT: fakeClient, ...sessionEnv() });
+
+  const PY_EXECVE_ENV = `
+import json, os, sys
+os.execve("/usr/bin/env", ["env"], json.loads(sys.argv[1]))
+`;
+  async function envAfterExecve(given: Record<string, string>, extra: Record<string, string | undefined> = {}) {
+    const out = await runProgram(python, ['-c', PY_EXECVE_ENV, JSON.stringify(given)], scenarioEnv(freshLog(), extra));
+    return Object.fromEntries(
+      out
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+  }
+
+  it('`env -i /bin/bash -c true` is still routed, and the client gets LD_PRELOAD and the NONO_* values', async () => {
+    rmSync(defaultLog, { force: true });
+    const out = await runProgram('/usr/bin/env', ['-i', '/bin/bash', '-c', 'true'], scenarioEnv(freshLog(), sessionEnv()));
+    expect(out).toBe('fake-client ran');
+    const runs = readRunsWithEnv(defaultLog);
+    expect(runs).toEqual([{ argv: ['/bin/bash', '-c', 'true'], shellAs: ['/bin/bash'], env: expectedKept() }]);
+  });
+
+  it('hook_matrix env-i: execve of /usr/bin/env with an EMPTY envp, then env execvp("bash")', async () => {
+    rmSync(defaultLog, { force: true });
+    const out = await matrix(freshLog(), 'env-i', 'true', sessionEnv());
+    expect(out).toEqual(['fake-client ran', 'exit=0']);
+    // No PATH left: bash is found on execvp's default path.
+    expect(readRunsWithEnv(defaultLog)).toEqual([
+      { argv: ['bash', '-c', 'true'], shellAs: [firstOnPath('bash', '/bin:/usr/bin')], env: expectedKept() },
+    ]);
+  });
+
+  it('a non-shell exec with an emptied environment gets LD_PRELOAD and the NONO_* values back', async () => {
+    expect(await envAfterExecve({}, sessionEnv())).toEqual(expectedKept());
+  });
+
+  it('an LD_PRELOAD of the caller stays, after ours', async () => {
+    // ld.so warns on stderr that the other library does not exist; env still runs.
+    const env = await envAfterExecve({ LD_PRELOAD: '/nonexistent/other.so' });
+    expect(env.LD_PRELOAD).toBe(`${interposeLib}:/nonexistent/other.so`);
+  });
+
+  it('nothing is changed when nothing is missing, and a value the caller set wins', async () => {
+    const given = {
+      ...expectedKept(),
+      LD_PRELOAD: `/nonexistent/other.so:${interposeLib}`,
+      NONO_SESSION_ID: 'chosen-by-caller',
+      OTHER: 'kept',
+    };
+    expect(await envAfterExecve(given, sessionEnv())).toEqual(given);
+  });
+
+  it('a routed start with a fresh environment also gets them (python subprocess env={})', async () => {
+    const log = freshLog();
+    // NONO_TEST_LOG is passed on purpose: only the interposer's own variables are put back.
+    const r = await pythonJson(log, PY_SUBPROCESS, [['/bin/bash', '-c', 'true'], false, { NONO_TEST_LOG: log }], sessionEnv());
+    expect(r).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    expect(readRunsWithEnv(log)).toEqual([{ argv: ['/bin/bash', '-c', 'true'], shellAs: ['/bin/bash'], env: expectedKept() }]);
+  });
+
+  it('with routing off (no NONO_SHELL_CLIENT) the environment is left alone', async () => {
+    expect(await envAfterExecve({}, { ...sessionEnv(), NONO_SHELL_CLIENT: undefined })).toEqual({});
+  });
+});
+
+describe('handshake: every process that loads the interposer says so', () => {
+  // Binds a Unix datagram socket with SO_PASSCRED, runs /bin/true under the preload, and reports
+  // each datagram with the sender pid the kernel attached. Python itself runs without the preload.
+  const PY_HANDSHAKE = `
+import json, os, socket, struct, subprocess, sys
+sock_path, env = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sock_path)
+if env.get("NONO_HANDSHAKE") == "@": env["NONO_HANDSHAKE"] = sock_path
+child = subprocess.Popen(["/bin/true"], env=env)
+child.wait()
+s.settimeout(0.3)
+got = []
+while True:
+    try:
+        data, anc, _, _ = s.recvmsg(8192, socket.CMSG_SPACE(12))
+    except socket.timeout:
+        break
+    pid = None
+    for level, kind, cdata in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("iII", cdata[:12])[0]
+    got.append({"payload": data.decode(), "pid": pid})
+os.unlink(sock_path)
+print(json.dumps({"child": child.pid, "got": got}))
+`;
+  async function handshake(childEnv: Record<string, string>) {
+    const sock = join(dir, `handshake-${++logCounter}.sock`);
+    const out = await runProgram(python, ['-c', PY_HANDSHAKE, JSON.stringify([sock, childEnv])], { PATH: BASE_PATH });
+    return JSON.parse(out) as { child: number; got: { payload: string; pid: number }[] };
+  }
+  const preloadEnv = () => ({ PATH: BASE_PATH, LD_PRELOAD: interposeLib, NONO_SHELL_CLIENT: fakeClient });
+
+  it('/bin/true sends "v1\\t<its exe>" once, and the kernel names its pid', async () => {
+    const r = await handshake({ ...preloadEnv(), NONO_HANDSHAKE: '@' });
+    expect(r.got).toEqual([{ payload: `v1\t${realpathSync('/bin/true')}`, pid: r.child }]);
+  });
+
+  it('nothing is sent without NONO_HANDSHAKE, or with routing off', async () => {
+    expect((await handshake(preloadEnv())).got).toEqual([]);
+    const { NONO_SHELL_CLIENT: _client, ...noClient } = preloadEnv();
+    expect((await handshake({ ...noClient, NONO_HANDSHAKE: '@' })).got).toEqual([]);
+  });
+
+  it('a missing handshake socket is not an error for the program', async () => {
+    const log = freshLog();
+    const r = await nodeSpawn(log, '/bin/true', [], {}, { NONO_HANDSHAKE: join(dir, 'nobody-listens.sock') });
+    expect(r).toEqual({ code: 0, stdout: '' });
   });
 });
