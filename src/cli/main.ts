@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { PolicyError } from '../policy/resolved-policy.js';
+import { profileCommand } from './profile.js';
 import { run, runHelpText } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -69,4 +70,12 @@ program
     }
   });
 
-await program.parseAsync(process.argv);
+program.addCommand(profileCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // Policy and input errors are messages for the user, not stack traces.
+  process.stderr.write(`nono: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}
