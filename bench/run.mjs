@@ -49,11 +49,11 @@ console.log(
     `; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'} (no Node process is on the measured paths)`,
 );
 
-// 1. Inside a real session: the timer is the "agent" (without the preload, so its own bash is not
-// routed; the routed side goes through proxy-bin/bash = nono-shell, as Claude Code's SHELL does).
+// 1. Inside a real session: the timer is the "agent" (static, so the preload does not route its
+// own bash; the routed side goes through proxy-bin/bash = nono-shell, as Claude Code's SHELL does).
 const sessionOut = execFileSync(
   process.execPath,
-  [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', '/usr/bin/env', '-u', 'LD_PRELOAD', timer, String(iterations), String(warmup),
+  [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', timer, String(iterations), String(warmup),
     '/bin/bash', '-c', 'true', '--', path.join(root, 'proxy-bin', 'bash'), '-c', 'true'],
   { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20 },
 );

@@ -5,6 +5,7 @@
  * child_process.spawn would add ~2 ms to each and hide the ratio.
  *
  *   nono-bench-spawn ITERATIONS WARMUP CMD_A... -- CMD_B...
+ * (CMD paths are absolute: posix_spawn does no PATH search.)
  * prints two lines, "a <ns> <ns> ..." and "b <ns> ...", one figure per run.
  */
 #include <spawn.h>
@@ -35,6 +36,11 @@ static long long run_once(char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* Inside a nono session the environment carries the interposer. This timer is static (the
+   * preload never loads into it, so its own posix_spawn is not routed), and the baseline must be
+   * plain bash: drop the preload for both sides (the routed side's nono-shell is static and
+   * ignores it anyway). */
+  unsetenv("LD_PRELOAD");
   if (argc < 6) {
     fprintf(stderr, "usage: nono-bench-spawn ITERATIONS WARMUP CMD_A... -- CMD_B...\n");
     return 2;

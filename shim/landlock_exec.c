@@ -2,7 +2,8 @@
  * nono-landlock-exec: enter a new Landlock domain described on the command line, then exec.
  *
  *   nono-landlock-exec --handled-fs MASK [--handled-net MASK] [--scoped MASK] [--log-new-exec]
- *                      [--path RIGHTS:PATH]... [--port RIGHTS:PORT]... -- PROGRAM [ARGS...]
+ *                      [--net-filter no-tcp|ports] [--path RIGHTS:PATH]... [--port RIGHTS:PORT]...
+ *                      -- PROGRAM [ARGS...]
  *
  * RIGHTS and MASK are Landlock access bit masks (decimal or 0x hex), computed by the policy
  * compiler in src/policy. The rules are not interpreted here: this program only applies them,
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "landlock_compat.h"
+#include "net_filter.h"
 #include "sandbox_rules.h"
 
 #define PROG "nono-landlock-exec"
@@ -33,7 +35,7 @@ static int parse_u64(const char *s, uint64_t *out) {
 
 static void usage_error(const char *msg, const char *arg) {
   fprintf(stderr, PROG ": %s%s%s\nusage: " PROG
-          " --handled-fs MASK [--handled-net MASK] [--scoped MASK] [--log-new-exec]"
+          " --handled-fs MASK [--handled-net MASK] [--scoped MASK] [--log-new-exec] [--net-filter no-tcp|ports]"
           " [--path RIGHTS:PATH]... [--port RIGHTS:PORT]... -- PROGRAM [ARGS...]\n",
           msg, arg ? ": " : "", arg ? arg : "");
   exit(126);
@@ -42,6 +44,7 @@ static void usage_error(const char *msg, const char *arg) {
 int main(int argc, char **argv) {
   struct nono_ruleset_spec spec = {0};
   uint32_t flags = 0;
+  int net_filter = NONO_NET_FILTER_NONE;
   int i = 1, have_fs = 0;
   /* First pass: the masks, which the rules need. */
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -51,6 +54,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--handled-net")) target = &spec.handled_net;
     else if (!strcmp(a, "--scoped")) target = &spec.scoped;
     else if (!strcmp(a, "--log-new-exec")) { flags |= NL_RESTRICT_SELF_LOG_NEW_EXEC_ON; continue; }
+    else if (!strcmp(a, "--net-filter")) {
+      if (++i >= argc) usage_error("missing value after", a);
+      if (!strcmp(argv[i], "no-tcp")) net_filter = NONO_NET_FILTER_NO_TCP;
+      else if (!strcmp(argv[i], "ports")) net_filter = NONO_NET_FILTER_PORTS;
+      else usage_error("--net-filter takes no-tcp or ports", argv[i]);
+      continue;
+    }
     else if (!strcmp(a, "--path") || !strcmp(a, "--port")) { i++; continue; }
     else usage_error("unknown option", a);
     if (++i >= argc || parse_u64(argv[i], target) != 0) usage_error("missing or bad number after", a);
@@ -73,7 +83,7 @@ int main(int argc, char **argv) {
   for (i = 1; i < prog - 1; i++) {
     int is_path = !strcmp(argv[i], "--path"), is_port = !strcmp(argv[i], "--port");
     if (!is_path && !is_port) {
-      if (strcmp(argv[i], "--log-new-exec") != 0) i++;
+      if (strcmp(argv[i], "--log-new-exec") != 0) i++; /* skip the option's value */
       continue;
     }
     const char *spec_arg = argv[++i];
@@ -99,7 +109,7 @@ int main(int argc, char **argv) {
     }
   }
   const char *step = NULL;
-  int err = nono_enter_sandbox(rs, flags, &step);
+  int err = nono_enter_sandbox(rs, flags, net_filter, &step);
   if (err) {
     fprintf(stderr, PROG ": %s: %s; not running %s\n", step, strerror(err), argv[prog]);
     return 126;

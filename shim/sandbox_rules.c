@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "landlock_compat.h"
+#include "net_filter.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -105,7 +106,7 @@ static int drop_capabilities(const char **step) {
   return 0;
 }
 
-int nono_enter_sandbox(int ruleset_fd, uint32_t restrict_flags, const char **step) {
+int nono_enter_sandbox(int ruleset_fd, uint32_t restrict_flags, int net_filter, const char **step) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     *step = "setting no_new_privs";
     return errno;
@@ -116,6 +117,11 @@ int nono_enter_sandbox(int ruleset_fd, uint32_t restrict_flags, const char **ste
       *step = "entering the Landlock domain";
       return errno;
     }
+  }
+  int err = nono_install_net_filter((enum nono_net_filter)net_filter);
+  if (err) {
+    *step = "installing the network seccomp filter";
+    return err;
   }
   return drop_capabilities(step);
 }

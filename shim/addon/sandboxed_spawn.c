@@ -10,7 +10,7 @@
  * paths) is prepared in the parent, and it reports a failure through memory it shares with the
  * parent. Signals are blocked around vfork so that no Node signal handler runs in the child.
  *
- * JS: spawn({file, argv, env, cwd, stdio: [in, out, err], rulesetFd, restrictFlags,
+ * JS: spawn({file, argv, env, cwd, stdio: [in, out, err], rulesetFd, restrictFlags, netFilter,
  *            ignoreSignals: number[]}, onExit(code: number|null, signal: number|null)) -> pid
  */
 #include <errno.h>
@@ -45,6 +45,7 @@ struct spawn_plan {
   int stdio[3];
   int ruleset_fd;
   uint32_t restrict_flags;
+  int net_filter;
   sigset_t ignored;
   pid_t parent;
 };
@@ -83,7 +84,7 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
   for (int i = 0; i < 3; i++)
     if (dup2(tmp[i], i) < 0) goto fail;
   const char *sandbox_step = NULL;
-  if ((err = nono_enter_sandbox(p->ruleset_fd, p->restrict_flags, &sandbox_step)) != 0) {
+  if ((err = nono_enter_sandbox(p->ruleset_fd, p->restrict_flags, p->net_filter, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
     _exit(127);
@@ -154,10 +155,12 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
     goto bad;
   if (!(v = nono_get_prop(env, o, "env")) || !(p->envp = nono_get_string_array(env, v, "env")))
     goto bad;
-  int64_t fd, flags;
+  int64_t fd, flags, net_filter;
   if (!nono_get_int64(env, o, "rulesetFd", &fd, -1) ||
-      !nono_get_int64(env, o, "restrictFlags", &flags, 0))
+      !nono_get_int64(env, o, "restrictFlags", &flags, 0) ||
+      !nono_get_int64(env, o, "netFilter", &net_filter, 0))
     return 0;
+  p->net_filter = (int)net_filter;
   /* There is no unsandboxed spawn in this addon: a missing ruleset is a bug, not a mode. */
   if (fd < 0) {
     nono_throw(env, "spawn: rulesetFd is required (nono never starts a command unsandboxed)");

@@ -18,6 +18,8 @@ export interface SandboxedSpawnOptions {
   stdio: [number, number, number];
   rulesetFd: number;
   restrictFlags?: number;
+  /** shim/net_filter.h mode: 0 none, 1 no TCP, 2 ports allowed. */
+  netFilter?: number;
   ignoreSignals?: number[];
 }
 

@@ -30,6 +30,8 @@ export interface CompiledLandlock {
   scoped: number;
   rules: LandlockRule[];
   tcpPorts: Array<{ port: number; rights: number }>;
+  /** shim/net_filter.h: 0 none, 1 no TCP at all, 2 only what bypasses Landlock's port rules. */
+  netFilter: 0 | 1 | 2;
   expansions: Expansion[];
   /** Denied paths (resolved) with the rights they take away, for explain. */
   denies: Array<{ path: string; rights: number; source: string }>;
@@ -91,6 +93,7 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
     scoped: opts.abi >= 6 ? opts.scoped : 0,
     rules: [],
     tcpPorts: [],
+    netFilter: 0,
     expansions: [],
     denies: [],
     warnings: [],
@@ -186,6 +189,12 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
       out.handledNet = NET.BIND_TCP | NET.CONNECT_TCP;
       for (const port of new Set(part.network.tcpConnect)) out.tcpPorts.push({ port, rights: NET.CONNECT_TCP });
       for (const port of new Set(part.network.tcpBind)) out.tcpPorts.push({ port, rights: NET.BIND_TCP });
+      // Landlock's TCP rules miss listen() without bind, MPTCP, TCP Fast Open and SCTP: a seccomp
+      // filter closes those (all stream sockets when no port is allowed).
+      out.netFilter = out.tcpPorts.length ? 2 : 1;
+      if (out.tcpPorts.length) {
+        out.warnings.push('with TCP ports allowed, listen() on an unbound socket still gets an ephemeral port (Landlock does not see it)');
+      }
     } else {
       out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict TCP (needs 4): the network stays open`);
     }
@@ -204,6 +213,7 @@ export function execHelperArgs(c: CompiledLandlock): string[] {
   const args = ['--handled-fs', String(c.handledFs)];
   if (c.handledNet) args.push('--handled-net', String(c.handledNet));
   if (c.scoped) args.push('--scoped', String(c.scoped));
+  if (c.netFilter) args.push('--net-filter', c.netFilter === 1 ? 'no-tcp' : 'ports');
   for (const r of c.rules) args.push('--path', `${r.rights}:${r.path}`);
   for (const p of c.tcpPorts) args.push('--port', `${p.rights}:${p.port}`);
   return args;

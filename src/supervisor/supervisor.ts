@@ -192,6 +192,7 @@ export class Supervisor {
           cwd: wireToBytes(req.cwd),
           stdio: [fds[0]!, fds[1]!, fds[2]!],
           rulesetFd: this.o.sandbox.rulesetFd,
+          netFilter: this.o.sandbox.compiled.netFilter,
           ignoreSignals: req.ignored_signals,
         },
         (code, signal) => this.onExit(conn, record, code, signal, started),
