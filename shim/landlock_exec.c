@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "landlock_compat.h"
-#include "net_filter.h"
+#include "seccomp_filter.h"
 #include "sandbox_rules.h"
 
 #define PROG "nono-landlock-exec"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "landlock_compat.h"
-#include "net_filter.h"
+#include "seccomp_filter.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -118,9 +118,9 @@ int nono_enter_sandbox(int ruleset_fd, uint32_t restrict_flags, int net_filter, 
       return errno;
     }
   }
-  int err = nono_install_net_filter((enum nono_net_filter)net_filter);
+  int err = nono_install_seccomp_filter((enum nono_net_filter)net_filter);
   if (err) {
-    *step = "installing the network seccomp filter";
+    *step = "installing the seccomp filter";
     return err;
   }
   return drop_capabilities(step);

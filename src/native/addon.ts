@@ -18,7 +18,7 @@ export interface SandboxedSpawnOptions {
   stdio: [number, number, number];
   rulesetFd: number;
   restrictFlags?: number;
-  /** shim/net_filter.h mode: 0 none, 1 no TCP, 2 ports allowed. */
+  /** shim/seccomp_filter.h mode: 0 none, 1 no TCP, 2 ports allowed. */
   netFilter?: number;
   ignoreSignals?: number[];
 }

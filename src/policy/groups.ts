@@ -50,7 +50,9 @@ const SYSTEM_READ: Record<Platform, string[]> = {
 };
 
 const DEVICES: Record<Platform, string[]> = {
-  linux: ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx', '/dev/pts', '/dev/shm'],
+  // Not /dev/pts: that would open every terminal of the user (another pane's keystrokes) by
+  // path. A command uses the terminal it was given as stdio, and new ptys from /dev/ptmx.
+  linux: ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx', '/dev/shm'],
   darwin: ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx', '/dev/dtracehelper'],
 };
 
@@ -58,7 +60,9 @@ export function builtinGroups(platform: Platform = process.platform === 'darwin'
   return {
     system_read: {
       description: 'What a shell needs to run: system binaries, libraries, /etc, /proc, devices',
-      filesystem: { read: SYSTEM_READ[platform] },
+      // Other terminals of the user (/dev/pts/N) are not readable either: reading one steals what
+      // is typed there. A command keeps the terminal it was given as stdio.
+      filesystem: { read: SYSTEM_READ[platform], deny: platform === 'linux' ? ['/dev/pts'] : [] },
       devices: DEVICES[platform],
     },
     home_read: { description: 'Read your home directory (the deny_* groups carve out of it)', filesystem: { read: ['~'] } },

@@ -30,7 +30,7 @@ export interface CompiledLandlock {
   scoped: number;
   rules: LandlockRule[];
   tcpPorts: Array<{ port: number; rights: number }>;
-  /** shim/net_filter.h: 0 none, 1 no TCP at all, 2 only what bypasses Landlock's port rules. */
+  /** shim/seccomp_filter.h: 0 none, 1 no TCP at all, 2 only what bypasses Landlock's port rules. */
   netFilter: 0 | 1 | 2;
   expansions: Expansion[];
   /** Denied paths (resolved) with the rights they take away, for explain. */

@@ -1,5 +1,5 @@
-/* See net_filter.h. Classic BPF over struct seccomp_data: arch, nr, args[]. */
-#include "net_filter.h"
+/* See seccomp_filter.h. Classic BPF over struct seccomp_data: arch, nr, args[]. */
+#include "seccomp_filter.h"
 
 #include <errno.h>
 #include <linux/audit.h>
@@ -32,14 +32,17 @@
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 #define DENY RET(SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA))
+#define DENY_EPERM RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 #define ALLOW RET(SECCOMP_RET_ALLOW)
 
-int nono_install_net_filter(enum nono_net_filter mode) {
-  if (mode == NONO_NET_FILTER_NONE) return 0;
+int nono_install_seccomp_filter(enum nono_net_filter mode) {
 #if !defined(NONO_ARCH)
   return ENOSYS; /* fail closed on architectures this filter was not written for */
 #else
   const int no_tcp = mode == NONO_NET_FILTER_NO_TCP;
+  const struct sock_filter net_gate =
+      mode != NONO_NET_FILTER_NONE ? (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0)
+                                   : (struct sock_filter)ALLOW;
   /* Jump offsets are relative; the program is laid out as labelled blocks below. */
   struct sock_filter f[] = {
       /* 0: only the native ABI; other ABIs (i386 via int 0x80, x32) would dodge the numbers. */
@@ -54,43 +57,51 @@ int nono_install_net_filter(enum nono_net_filter mode) {
       JEQ(0xffffffff, 0, 1), /* keeps the layout identical; never true */
       ALLOW,
 #endif
-      /* 6 */ JEQ(SYS_socket, 5, 0),
-      /* 7 */ JEQ(SYS_sendto, 18, 0),
-      /* 8 */ JEQ(SYS_setsockopt, 25, 0),
-      /* 9 */ JEQ(SYS_sendmsg, 20, 0),
-      /* 10 */ JEQ(SYS_sendmmsg, 15, 0),
-      /* 11 */ ALLOW,
+      /* prlimit64(pid, ...): only on itself (pid 0, what glibc's setrlimit passes) */
+      /* 6 */ JEQ(SYS_prlimit64, 0, 4),
+      /* 7 */ LOAD(ARG_LO(0)),
+      /* 8 */ JEQ(0, 0, 1),
+      /* 9 */ ALLOW,
+      /* 10 */ DENY_EPERM,
+      /* 11: the network rules apply only when TCP is restricted (a no-op jump keeps the layout) */
+      net_gate,
+      /* 12 */ JEQ(SYS_socket, 5, 0),
+      /* 13 */ JEQ(SYS_sendto, 18, 0),
+      /* 14 */ JEQ(SYS_setsockopt, 25, 0),
+      /* 15 */ JEQ(SYS_sendmsg, 20, 0),
+      /* 16 */ JEQ(SYS_sendmmsg, 15, 0),
+      /* 17 */ ALLOW,
       /* socket(domain, type, protocol) */
-      /* 12 */ LOAD(ARG_LO(2)),
-      /* 13 */ JEQ(IPPROTO_MPTCP, 0, 1),
-      /* 14 */ DENY,
-      /* 15 */ JEQ(IPPROTO_SCTP, 0, 1),
-      /* 16 */ DENY,
-      /* 17 */ LOAD(ARG_LO(0)),
-      /* 18 */ JEQ(AF_INET, 2, 0),
-      /* 19 */ JEQ(AF_INET6, 1, 0),
-      /* 20 */ ALLOW,
-      /* 21 */ LOAD(ARG_LO(1)),
-      /* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, NONO_SOCK_TYPE_MASK),
-      /* 23 */ JEQ(SOCK_STREAM, 0, 1),
-      /* 24 */ RET(no_tcp ? (SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA)) : SECCOMP_RET_ALLOW),
-      /* 25 */ ALLOW,
+      /* 18 */ LOAD(ARG_LO(2)),
+      /* 19 */ JEQ(IPPROTO_MPTCP, 0, 1),
+      /* 20 */ DENY,
+      /* 21 */ JEQ(IPPROTO_SCTP, 0, 1),
+      /* 22 */ DENY,
+      /* 23 */ LOAD(ARG_LO(0)),
+      /* 24 */ JEQ(AF_INET, 2, 0),
+      /* 25 */ JEQ(AF_INET6, 1, 0),
+      /* 26 */ ALLOW,
+      /* 27 */ LOAD(ARG_LO(1)),
+      /* 28 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, NONO_SOCK_TYPE_MASK),
+      /* 29 */ JEQ(SOCK_STREAM, 0, 1),
+      /* 30 */ RET(no_tcp ? (SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA)) : SECCOMP_RET_ALLOW),
+      /* 31 */ ALLOW,
       /* sendto, sendmmsg (flags in args[3]) and sendmsg (args[2]): no implicit connect via Fast Open */
-      /* 26 */ LOAD(ARG_LO(3)),
-      /* 27 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
-      /* 28 */ DENY,
-      /* 29 */ ALLOW,
-      /* 30 */ LOAD(ARG_LO(2)),
-      /* 31 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
-      /* 32 */ DENY,
-      /* 33 */ ALLOW,
-      /* setsockopt(fd, level, optname, ...) */
-      /* 34 */ LOAD(ARG_LO(1)),
-      /* 35 */ JEQ(IPPROTO_TCP, 0, 3),
+      /* 32 */ LOAD(ARG_LO(3)),
+      /* 33 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
+      /* 34 */ DENY,
+      /* 35 */ ALLOW,
       /* 36 */ LOAD(ARG_LO(2)),
-      /* 37 */ JEQ(NONO_TCP_FASTOPEN_CONNECT, 0, 1),
+      /* 37 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
       /* 38 */ DENY,
       /* 39 */ ALLOW,
+      /* setsockopt(fd, level, optname, ...) */
+      /* 40 */ LOAD(ARG_LO(1)),
+      /* 41 */ JEQ(IPPROTO_TCP, 0, 3),
+      /* 42 */ LOAD(ARG_LO(2)),
+      /* 43 */ JEQ(NONO_TCP_FASTOPEN_CONNECT, 0, 1),
+      /* 44 */ DENY,
+      /* 45 */ ALLOW,
   };
   struct sock_fprog prog = {.len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f};
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
