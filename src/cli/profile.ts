@@ -22,12 +22,13 @@ const out = (s: string): void => {
 };
 
 /** Outside a session there is no private temp dir yet: $TMPDIR stands for the system one. */
-function resolveHere(ref: string): ResolvedPolicy {
+function resolveHere(ref: string, platform?: 'linux' | 'darwin'): ResolvedPolicy {
   return resolveProfile(ref, {
     home: os.homedir(),
     workdir: process.cwd(),
     tmpdir: os.tmpdir(),
     runtimeDirs: [packageRoot],
+    platform,
   });
 }
 
@@ -98,7 +99,7 @@ export function profileCommand(): Command {
     .addOption(new Option('--platform <p>', 'which compiler to ask').choices(['linux', 'darwin']).default(process.platform === 'darwin' ? 'darwin' : 'linux'))
     .option('--json', 'print the answer as JSON')
     .action((p: string, o: { profile: string; op: Operation; for: 'command' | 'agent'; platform: string; json?: boolean }) => {
-      const policy = resolveHere(o.profile);
+      const policy = resolveHere(o.profile, o.platform as 'linux' | 'darwin');
       const target = path.resolve(p);
       let answer: { allowed: boolean; decidedBy: string; notes: string[] };
       if (o.platform === 'darwin') {
@@ -127,7 +128,8 @@ export function profileCommand(): Command {
     .addOption(new Option('--target <t>', 'the compiler').choices(['landlock', 'seatbelt']).makeOptionMandatory())
     .addOption(new Option('--for <who>', 'a command, or the agent process itself').choices(['command', 'agent']).default('command'))
     .action((ref: string, o: { target: string; for: 'command' | 'agent' }) => {
-      const policy = resolveHere(ref);
+      // SBPL is compiled with macOS's group contents, wherever it is printed.
+      const policy = resolveHere(ref, o.target === 'seatbelt' ? 'darwin' : 'linux');
       if (o.target === 'seatbelt') {
         out(compileSeatbelt(policy, { tag: 'nono', target: o.for }).sbpl);
         return;

@@ -9,7 +9,7 @@ export interface PolicyGroup {
   devices?: string[];
 }
 
-type Platform = 'linux' | 'darwin';
+export type Platform = 'linux' | 'darwin';
 
 const CREDENTIALS = [
   '~/.ssh', '~/.gnupg', '~/.aws', '~/.azure', '~/.config/gcloud', '~/.kube', '~/.docker',

@@ -33,6 +33,8 @@ export interface ResolveOptions extends PathContext {
   userProfileDir?: string;
   /** Always readable (nono's own install: nono-shell must be executable inside sandboxes). */
   runtimeDirs?: string[];
+  /** Whose group contents to use; default this machine's (compile for macOS anywhere). */
+  platform?: 'linux' | 'darwin';
 }
 
 export function userProfileDir(home = os.homedir()): string {
@@ -169,7 +171,7 @@ function kindOf(p: string): 'dir' | 'file' {
 export function resolveProfile(ref: string, opts: ResolveOptions): ResolvedPolicy {
   const userDir = opts.userProfileDir ?? userProfileDir(opts.home);
   const chain = loadChain(ref, userDir);
-  const groups = builtinGroups();
+  const groups = builtinGroups(opts.platform);
   // Network fails closed: blocked unless a profile says otherwise. The agent keeps its network
   // unless its profile blocks it.
   const commands = emptyPart(true);

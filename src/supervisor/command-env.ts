@@ -26,6 +26,12 @@ export function isScrubbed(name: string): boolean {
 export interface CommandEnvOptions {
   realShell: string;
   proxyBinDir: string;
+  /** The profile's environment.scrub: names, or prefixes ending in *. */
+  scrub?: readonly string[];
+}
+
+function matchesProfileScrub(name: string, scrub: readonly string[]): boolean {
+  return scrub.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
 }
 
 function withoutProxyBin(pathValue: string, proxyBinDir: string): string {
@@ -43,7 +49,7 @@ export function commandEnvironment(entries: readonly string[], opts: CommandEnvO
   for (const entry of entries) {
     const eq = entry.indexOf('=');
     const name = entry.slice(0, eq);
-    if (isScrubbed(name)) continue;
+    if (isScrubbed(name) || matchesProfileScrub(name, opts.scrub ?? [])) continue;
     if (name === 'SHELL') {
       sawShell = true;
       out.push(`SHELL=${opts.realShell}`);

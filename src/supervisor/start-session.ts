@@ -83,6 +83,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       realShell: userShell(),
       clientPath: nativePaths.client,
       proxyBinDir,
+      scrubEnv: policy.scrubEnv,
       log,
       onCommandEnd: opts.onCommandEnd,
     });

@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   realShell: string;
   clientPath: string;
   proxyBinDir: string;
+  /** The profile's environment.scrub. */
+  scrubEnv?: readonly string[];
   log: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
 }
@@ -170,7 +172,7 @@ export class Supervisor {
       throw new ProtocolError(shell.error);
     }
 
-    const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir });
+    const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv });
     const started = process.hrtime.bigint();
     const record: CommandRecord = {
       seq: ++this.seq,
