@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { PolicyError } from '../policy/resolved-policy.js';
+import { doctorCommand } from './doctor.js';
 import { profileCommand } from './profile.js';
 import { run, runHelpText } from './run.js';
 
@@ -71,6 +72,7 @@ program
   });
 
 program.addCommand(profileCommand());
+program.addCommand(doctorCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -40,18 +40,57 @@ function readHead(file: string, bytes: number): Buffer {
   }
 }
 
-/** Follows `#!interpreter` (and `#!/usr/bin/env NAME`) to the binary the kernel really starts. */
-export function resolveInterpreter(file: string, pathVar: string, depth = 0): string {
-  if (depth > 4) return file;
-  const head = readHead(file, 256).toString('latin1');
-  if (!head.startsWith('#!')) return file;
-  const [interp, arg] = head.slice(2).split('\n')[0]!.trim().split(/\s+/);
-  if (!interp) return file;
-  if (path.basename(interp) === 'env' && arg && !arg.startsWith('-')) {
-    const target = findOnPath(arg, pathVar);
-    return target ? resolveInterpreter(target, pathVar, depth + 1) : interp;
+export interface ShebangStep {
+  /** The script whose #! line was read. */
+  script: string;
+  /** The #! line, without "#!". */
+  line: string;
+  /** What it names: the interpreter, or what `env NAME` finds on PATH. */
+  next: string;
+  /** Set when the line went through env and NAME was looked up on PATH. */
+  viaEnv?: string;
+}
+
+/**
+ * Follows `#!interpreter` (and `#!/usr/bin/env [-S] NAME`) to the binary the kernel really starts,
+ * recording each hop. A missing file throws (callers say "cannot read"); an `env` whose NAME is
+ * not on PATH stops at env itself, which is what would run and fail.
+ */
+export function followShebangs(file: string, pathVar: string): { executable: string; steps: ShebangStep[] } {
+  const steps: ShebangStep[] = [];
+  let current = file;
+  // The kernel allows a handful of nested interpreters; a loop of scripts must end too.
+  for (let depth = 0; depth <= 4; depth++) {
+    const head = readHead(current, 256).toString('latin1');
+    if (!head.startsWith('#!')) break;
+    const line = head.slice(2).split('\n')[0]!.trim();
+    const words = line.split(/\s+/);
+    const interp = words[0];
+    if (!interp) break;
+    let next = interp;
+    let viaEnv: string | undefined;
+    if (path.basename(interp) === 'env') {
+      // `env -S "node --flag"` splits its argument; any other option is one we do not follow.
+      const rest = words.slice(1);
+      if (rest[0] === '-S' || rest[0] === '--split-string') rest.shift();
+      const name = rest[0]?.replace(/^["']/, '');
+      if (name && !name.startsWith('-') && !name.includes('=')) {
+        const target = findOnPath(name, pathVar);
+        if (target) {
+          next = target;
+          viaEnv = name;
+        }
+      }
+    }
+    steps.push({ script: current, line, next, ...(viaEnv ? { viaEnv } : {}) });
+    current = next;
   }
-  return resolveInterpreter(interp, pathVar, depth + 1);
+  return { executable: current, steps };
+}
+
+/** Follows `#!interpreter` (and `#!/usr/bin/env NAME`) to the binary the kernel really starts. */
+export function resolveInterpreter(file: string, pathVar: string): string {
+  return followShebangs(file, pathVar).executable;
 }
 
 export function preloadVerdict(file: string, pathVar: string, opts: { noNewPrivs?: boolean } = {}): PreloadVerdict {
