@@ -19,6 +19,13 @@ napi_value nono_close_handshake(napi_env env, napi_callback_info info);
 /* file_facts.c */
 napi_value nono_has_file_capabilities(napi_env env, napi_callback_info info);
 
+/* stderr_relay.c */
+napi_value nono_make_pipe(napi_env env, napi_callback_info info);
+napi_value nono_make_pty_like(napi_env env, napi_callback_info info);
+napi_value nono_read_available(napi_env env, napi_callback_info info);
+napi_value nono_watch_readable(napi_env env, napi_callback_info info);
+napi_value nono_unwatch(napi_env env, napi_callback_info info);
+
 /* ruleset_api.c */
 napi_value nono_landlock_abi_js(napi_env env, napi_callback_info info);
 napi_value nono_create_ruleset(napi_env env, napi_callback_info info);

@@ -17,6 +17,11 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("listenHandshake", nono_listen_handshake);
   EXPORT("closeHandshake", nono_close_handshake);
   EXPORT("hasFileCapabilities", nono_has_file_capabilities);
+  EXPORT("makePipe", nono_make_pipe);
+  EXPORT("makePtyLike", nono_make_pty_like);
+  EXPORT("readAvailable", nono_read_available);
+  EXPORT("watchReadable", nono_watch_readable);
+  EXPORT("unwatch", nono_unwatch);
   EXPORT("landlockAbi", nono_landlock_abi_js);
   EXPORT("createRuleset", nono_create_ruleset);
   EXPORT("addPathRule", nono_add_path_rule);

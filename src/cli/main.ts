@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { PolicyError } from '../policy/resolved-policy.js';
+import { auditCommand } from './audit.js';
 import { doctorCommand } from './doctor.js';
 import { profileCommand } from './profile.js';
 import { run, runHelpText } from './run.js';
@@ -28,6 +29,11 @@ program
   .option('--allow-net', 'let commands use TCP (the default profile blocks it)')
   .option('--block-net', 'block TCP for commands even if the profile allows it')
   .option('--no-agent-sandbox', 'do not sandbox the agent process itself (prints a warning)')
+  .addOption(
+    new Option('--on-denial <mode>', 'when the sandbox denies a command: prompt (ask, then re-run with the grant) or deny (report only)')
+      .choices(['prompt', 'deny'])
+      .default('prompt'),
+  )
   .option('-v, --verbose', 'log one line per command, and policy warnings, to stderr', false)
   .option('--json-events <file>', 'append one JSON line per event (session, interposer check, command, exit) to FILE')
   .option('--shell-prefix', "also route Claude Code through CLAUDE_CODE_SHELL_PREFIX (default on macOS)", process.platform === 'darwin')
@@ -56,6 +62,7 @@ program
         verbose: opts.verbose,
         oneShot: Boolean(opts.oneShot),
         shellPrefix: Boolean(opts.shellPrefix),
+        onDenial: opts.onDenial,
         jsonEvents: opts.jsonEvents,
       });
       if (outcome.signal && os.constants.signals[outcome.signal]) {
@@ -73,6 +80,7 @@ program
 
 program.addCommand(profileCommand());
 program.addCommand(doctorCommand());
+program.addCommand(auditCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -10,6 +10,8 @@ import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
 import { startSession } from '../supervisor/start-session.js';
 import { EventSink } from './json-events.js';
+import { TerminalPrompter } from './terminal-prompter.js';
+import * as ptyModule from 'node-pty';
 
 export interface RunOptions {
   profile?: string;
@@ -20,6 +22,8 @@ export interface RunOptions {
   /** Set CLAUDE_CODE_SHELL_PREFIX to proxy-bin/nono-prefix (default on macOS, see README). */
   shellPrefix: boolean;
   jsonEvents?: string;
+  /** Ask the person when the sandbox denies a command (needs a terminal), or only report it. */
+  onDenial: 'prompt' | 'deny';
 }
 
 export interface RunOutcome {
@@ -45,11 +49,18 @@ function agentEnvironment(additions: Record<string, string>, shellPrefix: boolea
 export async function run(program: string, args: string[], opts: RunOptions): Promise<RunOutcome> {
   const say = (line: string) => process.stderr.write(`nono: ${line}\n`);
   const events = new EventSink(opts.jsonEvents);
+  const haveTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const prompter = opts.onDenial === 'prompt' && haveTerminal ? new TerminalPrompter() : undefined;
+  // The agent gets a pty nono relays only when nono may need the screen for a question.
+  const relay = prompter !== undefined && !opts.oneShot;
   const s = startSession({
     workdir: process.cwd(),
     profile: opts.profile,
     cli: opts.cli,
     verbose: opts.verbose,
+    onDenial: prompter ? 'prompt' : 'deny',
+    prompter,
+    argv: [program, ...args],
     onCommandEnd: (r) =>
       events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
   });
@@ -77,18 +88,12 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     say('warning: --no-agent-sandbox: the agent itself runs unsandboxed; only the shell commands that reach nono-shell are sandboxed');
   }
 
-  // Like a shell waiting for its foreground job: the terminal's Ctrl-C / Ctrl-\ go to the agent
-  // (same process group); nono stays up to clean the session. TERM and HUP are passed on.
+  // Like a shell waiting for its foreground job: the terminal's Ctrl-C / Ctrl-\\ go to the agent
+  // (same process group, or its pty); nono stays up to clean the session. TERM and HUP are passed on.
   const ignore = () => {};
   process.on('SIGINT', ignore);
   process.on('SIGQUIT', ignore);
-  const child = execa(file, argv, {
-    stdio: 'inherit',
-    env,
-    extendEnv: false,
-    reject: false,
-    argv0: sandboxAgent ? undefined : program,
-  });
+  const child = relay ? startInPty(file, argv, env, prompter!) : startInherited(file, argv, env, sandboxAgent ? undefined : program);
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   const onTerm = forward('SIGTERM');
   const onHup = forward('SIGHUP');
@@ -107,25 +112,26 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   };
   const timer = setTimeout(checkPreload, PRELOAD_CHECK_MS);
   try {
-    const result = await child;
+    const result = await child.done;
     clearTimeout(timer);
     // A short-lived agent: decide now, from what it reported while it ran.
     checkPreload();
-    if (result.failed && result.exitCode === undefined && !result.signal) {
-      const code = (result as { code?: string }).code === 'ENOENT' ? 127 : 126;
-      say(`${program}: ${code === 127 ? 'command not found' : result.shortMessage}`);
-      events.emit({ event: 'exit', code });
-      return { code };
+    if (result.notFound) {
+      say(`${program}: command not found`);
+      events.emit({ event: 'exit', code: 127 });
+      return { code: 127 };
     }
     if (result.signal) {
       const num = os.constants.signals[result.signal] ?? 0;
       events.emit({ event: 'exit', code: 128 + num, signal: result.signal });
       return { code: 128 + num, signal: result.signal };
     }
-    events.emit({ event: 'exit', code: result.exitCode ?? 0 });
-    return { code: result.exitCode ?? 0 };
+    events.emit({ event: 'exit', code: result.code });
+    s.audit.write({ type: 'session-end', code: result.code });
+    return { code: result.code };
   } finally {
     clearTimeout(timer);
+    prompter?.detach();
     process.off('SIGINT', ignore);
     process.off('SIGQUIT', ignore);
     process.off('SIGTERM', onTerm);
@@ -133,6 +139,48 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     s.close();
     events.close();
   }
+}
+
+interface AgentProcess {
+  pid: number | undefined;
+  kill(sig: NodeJS.Signals): void;
+  done: Promise<{ code: number; signal?: NodeJS.Signals; notFound?: boolean }>;
+}
+
+/** The agent with the terminal passed straight through (no prompts possible, or one-shot). */
+function startInherited(file: string, argv: string[], env: Record<string, string>, argv0: string | undefined): AgentProcess {
+  const child = execa(file, argv, { stdio: 'inherit', env, extendEnv: false, reject: false, argv0 });
+  return {
+    pid: child.pid,
+    kill: (sig) => child.kill(sig),
+    done: child.then((r) => {
+      if (r.failed && r.exitCode === undefined && !r.signal) return { code: 127, notFound: (r as { code?: string }).code === 'ENOENT' };
+      return { code: r.exitCode ?? 0, signal: r.signal };
+    }),
+  };
+}
+
+/** The agent in a pty that nono relays, so that a question can take the screen and give it back. */
+function startInPty(file: string, argv: string[], env: Record<string, string>, prompter: TerminalPrompter): AgentProcess {
+  const p = ptyModule.spawn(file, argv, {
+    name: env.TERM ?? 'xterm-256color',
+    cols: process.stdout.columns || 80,
+    rows: process.stdout.rows || 24,
+    cwd: process.cwd(),
+    env,
+  });
+  prompter.attach(p);
+  const signals = os.constants.signals as Record<string, number>;
+  return {
+    pid: p.pid,
+    kill: (sig) => p.kill(sig),
+    done: new Promise((resolve) =>
+      p.onExit(({ exitCode, signal }) => {
+        const name = signal ? (Object.keys(signals).find((k) => signals[k] === signal) as NodeJS.Signals | undefined) : undefined;
+        resolve({ code: exitCode, signal: name });
+      }),
+    ),
+  };
 }
 
 export const runHelpText = `

@@ -37,6 +37,14 @@ export interface NativeAddon {
   listenHandshake(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
   closeHandshake(): void;
   hasFileCapabilities(path: string): boolean;
+  /** A close-on-exec pipe: [read end, write end]. */
+  makePipe(): [number, number];
+  /** A new pty pair whose slave copies ttyFd's settings (output processing off) and size. */
+  makePtyLike(ttyFd: number): [number, number];
+  /** Non-blocking read: bytes, an empty Buffer when nothing is there now, null at the end. */
+  readAvailable(fd: number): Buffer | null;
+  watchReadable(fd: number, onReadable: () => void): number;
+  unwatch(id: number): void;
   landlockAbi(): number;
   createRuleset(spec: { handledFs: number; handledNet?: number; scoped?: number }): number;
   addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;

@@ -9,7 +9,7 @@ export const BUILTIN_PROFILES: Record<string, Profile> = {
     groups: {
       include: [
         'system_read', 'home_read', 'tmp_write', 'deny_credentials', 'deny_shell_history',
-        'deny_browser_data', 'deny_keychains', 'deny_shell_configs',
+        'deny_browser_data', 'deny_keychains', 'deny_shell_configs', 'deny_nono_state',
       ],
     },
     filesystem: { allow: ['$WORKDIR'] },

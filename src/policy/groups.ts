@@ -75,5 +75,9 @@ export function builtinGroups(platform: Platform = process.platform === 'darwin'
       filesystem: { deny: platform === 'darwin' ? ['~/Library/Keychains', '/Library/Keychains', '/Network/Library/Keychains'] : [] },
     },
     deny_shell_configs: { description: 'Shell start-up files stay readable but cannot be changed', filesystem: { deny_write: SHELL_CONFIGS } },
+    deny_nono_state: {
+      description: "nono's own profiles, approvals and audit log stay readable but cannot be changed by commands",
+      filesystem: { deny_write: ['~/.config/nono', '~/.local/state/nono'] },
+    },
   };
 }

@@ -127,11 +127,16 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
     }
     let granted = 0;
     for (const name of entries) {
+      const full = path.join(dir, name);
+      // A symlink among the siblings grants nothing itself: following it would grant its target
+      // (~/link -> /srv/private, /dev/stdin -> /proc/<nono>/fd/0), which the policy never named.
+      // What it points to is decided by the rules for the target's own path.
+      if (fs.lstatSync(full, { throwIfNoEntry: false })?.isSymbolicLink() ?? true) continue;
       let real: string;
       try {
-        real = fs.realpathSync(path.join(dir, name));
+        real = fs.realpathSync(full);
       } catch {
-        continue; // a dangling symlink grants nothing
+        continue;
       }
       const isDir = fs.statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false;
       const effective = rights & ~deniedAt(real);

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BUILTIN_PROFILES } from './builtin-profiles.js';
+import { loadApprovals } from './approvals.js';
 import { builtinGroups } from './groups.js';
 import { profileSchema, type FilesystemSection, type NetworkSection, type Profile } from './profile-schema.js';
 import { PolicyError, type Access, type Deny, type Grant, type NetworkPolicy, type PolicyPart, type ResolvedPolicy } from './resolved-policy.js';
@@ -35,6 +36,8 @@ export interface ResolveOptions extends PathContext {
   runtimeDirs?: string[];
   /** Whose group contents to use; default this machine's (compile for macOS anywhere). */
   platform?: 'linux' | 'darwin';
+  /** "Always" answers (approvals.ts), applied on top of the profile; default none. */
+  approvalsFile?: string;
 }
 
 export function userProfileDir(home = os.homedir()): string {
@@ -201,6 +204,14 @@ export function resolveProfile(ref: string, opts: ResolveOptions): ResolvedPolic
   }
   for (const dir of opts.runtimeDirs ?? []) {
     commands.grants.push({ path: path.resolve(dir), kind: 'dir', access: 'read', source: 'nono itself (nono-shell must run inside sandboxes)', explicit: false });
+  }
+
+  if (opts.approvalsFile) {
+    const approved = loadApprovals(opts.approvalsFile);
+    if (approved) {
+      addFilesystem(commands, approved.filesystem, opts, opts.approvalsFile, 'filesystem', true);
+      applyNetwork(commands.network, approved.network);
+    }
   }
 
   const cli = opts.cli ?? {};

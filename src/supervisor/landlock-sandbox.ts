@@ -2,10 +2,13 @@
 // enters a new domain made from it (landlock_restrict_self creates a fresh domain on each call).
 import type { NativeAddon } from '../native/addon.js';
 import type { CompiledLandlock } from '../policy/landlock-compiler.js';
+import { policyDigest } from './audit-log.js';
 
 export interface CommandSandbox {
   rulesetFd: number;
   compiled: CompiledLandlock;
+  /** Short digest of the compiled rules, for the audit log. */
+  digest: string;
   close(): void;
 }
 
@@ -29,7 +32,7 @@ export function buildCommandSandbox(addon: NativeAddon, compiled: CompiledLandlo
     addon.closeFd(fd);
     throw e;
   }
-  return { rulesetFd: fd, compiled, close: () => addon.closeFd(fd) };
+  return { rulesetFd: fd, compiled, digest: policyDigest(compiled), close: () => addon.closeFd(fd) };
 }
 
 export function landlockUnavailableMessage(): string {

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
 import { nativePaths, packageRoot, proxyBinDir } from '../native/paths.js';
 import { findRealShells } from '../nono-shell/real-shells.js';
-import {
-  AGENT_SCOPES,
-  COMMAND_SCOPES,
-  compileLandlock,
-  type CompiledLandlock,
-} from '../policy/landlock-compiler.js';
+import { AGENT_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/landlock-compiler.js';
 import { PolicyError, type ResolvedPolicy } from '../policy/resolved-policy.js';
 import { resolveProfile, type CommandLineAdditions } from '../policy/resolve-profile.js';
-import { buildCommandSandbox, landlockUnavailableMessage } from './landlock-sandbox.js';
+import { approvalsFile } from '../policy/approvals.js';
+import { AuditLog, auditFile } from './audit-log.js';
+import { CommandPolicy } from './command-policy.js';
+import { DenialHandler } from './denial-handler.js';
+import { landlockUnavailableMessage } from './landlock-sandbox.js';
+import type { Prompter } from './prompt/types.js';
 import { PreloadWatch } from './preload-watch.js';
 import { createSession, type Session } from './session.js';
 import { Supervisor, type CommandRecord } from './supervisor.js';
@@ -29,6 +29,15 @@ export interface SessionOptions {
   cli?: CommandLineAdditions;
   /** Where user profiles live (tests point it elsewhere). */
   userProfileDir?: string;
+  /** What to do when the sandbox denies a command: ask (needs a prompter) or report. */
+  onDenial?: 'prompt' | 'deny';
+  prompter?: Prompter;
+  /** The audit log file; default $XDG_STATE_HOME/nono/audit.jsonl; '' for none. */
+  auditFile?: string;
+  /** Where "always" answers go; default ~/.config/nono/approvals.json. */
+  approvalsFile?: string;
+  /** The agent's command line, for the audit log. */
+  argv?: string[];
   verbose: boolean;
   log?: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
@@ -39,6 +48,7 @@ export interface RunningSession {
   supervisor: Supervisor;
   preloadWatch: PreloadWatch;
   policy: ResolvedPolicy;
+  audit: AuditLog;
   commandPolicy: CompiledLandlock;
   agentPolicy: CompiledLandlock;
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
@@ -62,23 +72,37 @@ export function startSession(opts: SessionOptions): RunningSession {
   }
   const session = createSession();
   try {
+    const home = opts.home ?? os.homedir();
+    const approvals = opts.approvalsFile ?? approvalsFile(home);
     const policy = resolveProfile(opts.profile ?? 'default', {
-      home: opts.home ?? os.homedir(),
+      home,
+      approvalsFile: approvals,
       workdir: path.resolve(opts.workdir),
       tmpdir: session.privateTmp,
       cli: opts.cli,
       userProfileDir: opts.userProfileDir,
       runtimeDirs: [packageRoot],
     });
-    const commandPolicy = compileLandlock(policy, { abi, scoped: COMMAND_SCOPES });
+    const livePolicy = new CommandPolicy(addon, policy, abi);
+    const commandPolicy = livePolicy.current.compiled;
     const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
-    const sandbox = buildCommandSandbox(addon, commandPolicy);
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
+    const audit = new AuditLog(opts.auditFile === undefined ? auditFile(home) : opts.auditFile || undefined, session.id);
+    audit.write({ type: 'session', cwd: path.resolve(opts.workdir), profile: policy.chain.join(' <- '), policy: livePolicy.current.digest, argv: opts.argv ?? [] });
+    const denials = new DenialHandler({
+      mode: opts.onDenial === 'prompt' && opts.prompter ? 'prompt' : 'deny',
+      prompter: opts.prompter,
+      audit,
+      approvalsFile: approvals,
+      log,
+    });
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
     const supervisor = new Supervisor({
       addon,
       session,
-      sandbox,
+      policy: livePolicy,
+      denials,
+      audit,
       shells,
       realShell: userShell(),
       clientPath: nativePaths.client,
@@ -111,10 +135,12 @@ export function startSession(opts: SessionOptions): RunningSession {
       agentPolicy,
       agentEnv,
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
+      audit,
       close() {
         preloadWatch.stop();
         supervisor.stop();
-        sandbox.close();
+        livePolicy.close();
+        audit.close();
         session.cleanup();
       },
     };

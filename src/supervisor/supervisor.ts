@@ -2,7 +2,7 @@
 // fresh Landlock domain, relays signals and the exit status, and kills the command's tree when
 // its nono-shell goes away. One instance per `nono run`, inside that (unsandboxed) Node process.
 import crypto from 'node:crypto';
-import type { NativeAddon, PeerCredentials } from '../native/addon.js';
+import type { NativeAddon, PeerCredentials, SandboxedSpawnOptions } from '../native/addon.js';
 import { parseShellArgs, flavourOf, unwrapShellPrefix, type ShellInvocation } from '../nono-shell/bash-args.js';
 import {
   ProtocolError,
@@ -14,7 +14,13 @@ import {
 } from '../nono-shell/protocol.js';
 import { chooseShell, type RealShells } from '../nono-shell/real-shells.js';
 import { commandEnvironment } from './command-env.js';
+import type { AuditLog } from './audit-log.js';
+import type { CommandPolicy } from './command-policy.js';
+import type { DenialHandler } from './denial-handler.js';
+import { leastGrant } from './denials/least-grant.js';
+import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
+import { StderrRelay } from './stderr-relay.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 
@@ -33,12 +39,17 @@ export interface CommandRecord {
   exit?: { code: number } | { signal: number };
   killedBecause?: string;
   durationMs?: number;
+  /** 1, or more when a denied command was re-run with a grant. */
+  attempts: number;
 }
 
 export interface SupervisorOptions {
   addon: NativeAddon;
   session: Session;
-  sandbox: CommandSandbox;
+  policy: CommandPolicy;
+  /** Asks about denials; without it, failures are reported as they are. */
+  denials?: DenialHandler;
+  audit?: AuditLog;
   shells: RealShells;
   /** SHELL inside commands: the user's real shell. */
   realShell: string;
@@ -54,7 +65,21 @@ interface Connection {
   id: number;
   peer: PeerCredentials;
   command?: CommandRecord;
+  run?: CommandRun;
   finished: boolean;
+  /** Aborted when nono-shell goes away: withdraws a prompt about its command. */
+  abort: AbortController;
+}
+
+/** What it takes to run a command again: the same argv, env, cwd and descriptors. */
+interface CommandRun {
+  spawn: Omit<SandboxedSpawnOptions, 'stdio' | 'rulesetFd' | 'netFilter'>;
+  stdin: number;
+  stdout: number;
+  relay: StderrRelay;
+  started: bigint;
+  /** Denials already asked about for this command (the loop guard). */
+  asked: Set<string>;
 }
 
 export class Supervisor {
@@ -105,7 +130,7 @@ export class Supervisor {
   private onFrame(id: number, peer: PeerCredentials, payload: Buffer, fds: number[]): void {
     let conn = this.conns.get(id);
     if (!conn) {
-      conn = { id, peer, finished: false };
+      conn = { id, peer, finished: false, abort: new AbortController() };
       this.conns.set(id, conn);
     }
     try {
@@ -173,7 +198,6 @@ export class Supervisor {
     }
 
     const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv });
-    const started = process.hrtime.bigint();
     const record: CommandRecord = {
       seq: ++this.seq,
       pid: 0,
@@ -183,44 +207,136 @@ export class Supervisor {
       cwd: req.cwd,
       shell: shell.path,
       invocation,
+      attempts: 0,
     };
-    let pid: number;
+    let relay: StderrRelay;
     try {
-      pid = this.o.addon.spawn(
-        {
-          file: shell.path,
-          argv: argv.map(wireToBytes),
-          env: env.map(wireToBytes),
-          cwd: wireToBytes(req.cwd),
-          stdio: [fds[0]!, fds[1]!, fds[2]!],
-          rulesetFd: this.o.sandbox.rulesetFd,
-          netFilter: this.o.sandbox.compiled.netFilter,
-          ignoreSignals: req.ignored_signals,
-        },
-        (code, signal) => this.onExit(conn, record, code, signal, started),
-      );
+      relay = new StderrRelay(this.o.addon, fds[2]!);
     } catch (e) {
-      throw new ProtocolError((e as Error).message);
-    } finally {
-      closeFds(); // the command holds them now; ours would keep pipes from reaching EOF
+      closeFds();
+      throw new ProtocolError(`cannot relay stderr: ${(e as Error).message}`);
     }
-    record.pid = pid;
+    const run: CommandRun = {
+      spawn: {
+        file: shell.path,
+        argv: argv.map(wireToBytes),
+        env: env.map(wireToBytes),
+        cwd: wireToBytes(req.cwd),
+        ignoreSignals: req.ignored_signals,
+      },
+      stdin: fds[0]!,
+      stdout: fds[1]!,
+      relay,
+      started: process.hrtime.bigint(),
+      asked: new Set(),
+    };
     conn.command = record;
+    conn.run = run;
+    try {
+      this.spawnAttempt(conn, record, run, this.o.policy.current);
+    } catch (e) {
+      conn.command = undefined;
+      this.releaseRun(run);
+      throw new ProtocolError((e as Error).message);
+    }
+  }
+
+  /** One run of the command (the first, or a re-run with a grant) in its own new domain. */
+  private spawnAttempt(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: CommandSandbox): void {
+    record.attempts++;
+    const pid = this.o.addon.spawn(
+      {
+        ...run.spawn,
+        stdio: [run.stdin, run.stdout, run.relay.commandFd],
+        rulesetFd: sandbox.rulesetFd,
+        netFilter: sandbox.compiled.netFilter,
+      },
+      (code, signal) => void this.onExit(conn, record, run, sandbox, code, signal),
+    );
+    record.pid = pid;
     this.running.set(pid, record);
     this.commandPids.add(pid);
   }
 
-  private onExit(conn: Connection, record: CommandRecord, code: number | null, signal: number | null, started: bigint): void {
-    record.exit = signal !== null ? { signal } : { code: code ?? 0 };
-    record.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+  private async onExit(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: CommandSandbox, code: number | null, signal: number | null): Promise<void> {
     this.running.delete(record.pid);
     this.commandPids.delete(record.pid);
-    conn.finished = true;
-    if (this.conns.has(conn.id)) {
-      this.reply(conn, { v: 1, type: 'exit', ...record.exit } as Reply, true);
+    try {
+      await run.relay.drain();
+      const failed = code !== 0 || signal !== null;
+      if (failed && this.o.denials && this.conns.has(conn.id)) {
+        const denials = detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
+        // Offer only grants Landlock can express; say so for the others.
+        const grantsAll = denials.map(leastGrant);
+        const works = denials.length ? this.o.policy.grantsThatWork(denials, grantsAll) : [];
+        for (const [i, d] of denials.entries()) {
+          if (works[i]) continue;
+          await run.relay.say(
+            `nono: the sandbox denied ${d.op} of ${d.path}; Landlock cannot allow that without also opening the protected paths next to it (in ${grantsAll[i]!.path}). Write it inside the project instead, or start nono with a profile that grants the whole directory.`,
+          );
+        }
+        const kept = denials.filter((_, i) => works[i]);
+        if (kept.length) {
+          const grants = kept.map(leastGrant);
+          const outcome = await this.o.denials.resolve(
+            { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked: run.asked },
+            kept,
+            grants,
+            conn.abort.signal,
+          );
+          if (!this.conns.has(conn.id)) return this.finish(conn, record, run, code, signal);
+          if (outcome.choice !== 'deny') {
+            const scope = outcome.choice === 'once' ? 'for this run only' : outcome.choice === 'session' ? 'for the rest of the session' : 'saved for good';
+            if (outcome.choice !== 'once') this.o.policy.addSessionGrants(grants);
+            const next = outcome.choice === 'once' ? this.o.policy.oneOff(grants) : this.o.policy.current;
+            await run.relay.say(
+              `nono: re-running this command with ${grants.map((g) => g.describe).join(', ')} allowed (${scope}): the output above came from a first run the sandbox denied.`,
+            );
+            run.relay.resetTail();
+            try {
+              this.spawnAttempt(conn, record, run, next);
+            } finally {
+              if (next !== this.o.policy.current) next.close();
+            }
+            return;
+          }
+          for (const line of outcome.lines) await run.relay.say(line);
+        }
+      }
+    } catch (e) {
+      this.o.log(`cmd ${record.seq}: ${(e as Error).message}`);
     }
+    this.finish(conn, record, run, code, signal);
+  }
+
+  private finish(conn: Connection, record: CommandRecord, run: CommandRun, code: number | null, signal: number | null): void {
+    record.exit = signal !== null ? { signal } : { code: code ?? 0 };
+    record.durationMs = Number(process.hrtime.bigint() - run.started) / 1e6;
+    conn.finished = true;
+    if (this.conns.has(conn.id)) this.reply(conn, { v: 1, type: 'exit', ...record.exit } as Reply, true);
+    this.releaseRun(run);
     this.logEnd(record);
+    this.o.audit?.write({
+      type: 'command',
+      seq: record.seq,
+      argv: record.argv,
+      cwd: record.cwd,
+      route: record.route,
+      policy: this.o.policy.current.digest,
+      exit: record.exit,
+      durationMs: Math.round(record.durationMs * 10) / 10,
+      attempts: record.attempts,
+      killedBecause: record.killedBecause,
+    });
     this.o.onCommandEnd?.(record);
+  }
+
+  /** Our copies of the command's descriptors: stdin and stdout now, stderr once its relay ends. */
+  private releaseRun(run: CommandRun): void {
+    this.o.addon.closeFd(run.stdin);
+    this.o.addon.closeFd(run.stdout);
+    this.o.addon.closeFd(run.relay.commandFd);
+    run.relay.release();
   }
 
   private onClose(id: number, reason: string): void {
@@ -230,7 +346,8 @@ export class Supervisor {
     const cmd = conn.command;
     if (cmd && !conn.finished) {
       // The agent killed its shell (timeout, Ctrl-C...): the command is not that shell's
-      // descendant, so nothing else would stop it.
+      // descendant, so nothing else would stop it. An open prompt about it is withdrawn.
+      conn.abort.abort();
       cmd.killedBecause = `nono-shell went away (${reason})`;
       const n = killCommandTree(cmd.pid, 'SIGKILL');
       this.o.log(`cmd ${cmd.seq}: ${cmd.killedBecause}; killed ${n} process(es) of its tree`);

@@ -1,0 +1,29 @@
+// What the supervisor learns when a sandboxed command fails: which operations the session policy
+// refused, and the least grant that would let a re-run succeed. Sources differ per platform
+// (the command's own stderr on Linux, Landlock audit records where readable, the unified log on
+// macOS); the shape does not.
+
+export type DenialOp = 'read' | 'list' | 'write' | 'create' | 'delete' | 'rename' | 'execute' | 'connect' | 'bind';
+
+export interface Denial {
+  op: DenialOp;
+  /** Absolute path, for filesystem operations. */
+  path?: string;
+  /** For network operations: the port when the message names it. */
+  port?: number;
+  host?: string;
+  /** The line that showed it (stderr line, audit record, log line). */
+  evidence: string;
+  source: 'stderr' | 'audit' | 'seatbelt-log';
+}
+
+/** The smallest addition to the policy that allows the denied operation. */
+export interface Grant {
+  kind: 'read_file' | 'read' | 'write_file' | 'allow' | 'allow_file' | 'tcp_connect' | 'tcp_bind' | 'tcp';
+  /** For filesystem grants: the file itself for reads and writes, the nearest existing directory
+   * for a create. */
+  path?: string;
+  port?: number;
+  /** One line for the prompt: "read /home/u/.ssh/config". */
+  describe: string;
+}
