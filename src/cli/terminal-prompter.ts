@@ -72,7 +72,16 @@ export class TerminalPrompter implements Prompter {
       if (this.prompting) this.held.push(d);
       else this.stdout.write(d);
     });
-    this.stdout.on('resize', () => pty.resize(this.stdout.columns, this.stdout.rows));
+    this.stdout.on('resize', () => this.resize(this.stdout.columns, this.stdout.rows));
+  }
+
+  /** The agent may have exited (its pty closed) by the time a resize is due: then nothing to do. */
+  private resize(cols: number, rows: number): void {
+    try {
+      this.pty?.resize(cols, rows);
+    } catch {
+      /* the pty is gone */
+    }
   }
 
   detach(): void {
@@ -103,12 +112,9 @@ export class TerminalPrompter implements Prompter {
           this.stdout.write(`${useAlt ? '\x1b[?1049l' : '\x1b[H\x1b[2J'}\x1b8`);
           for (const d of this.held.splice(0)) this.stdout.write(d);
           // A full-screen agent repaints on SIGWINCH: nudge its size and put it back.
-          const pty = this.pty;
-          if (pty) {
-            const { columns, rows } = this.stdout;
-            pty.resize(columns, Math.max(1, rows - 1));
-            setTimeout(() => pty.resize(columns, rows), 30);
-          }
+          const { columns, rows } = this.stdout;
+          this.resize(columns, Math.max(1, rows - 1));
+          setTimeout(() => this.resize(columns, rows), 30);
         } else {
           this.stdout.write('\r\n');
           this.stdin.setRawMode?.(false);

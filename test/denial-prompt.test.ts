@@ -1,0 +1,185 @@
+// The denial prompt as a person meets it: `nono run` in a real terminal (node-pty), an agent
+// whose command is denied, the question on screen, a key press, and what the agent then sees.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as pty from 'node-pty';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli, fixtures } from './helpers/paths.js';
+import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
+
+const QUESTION = 'nono: the sandbox denied part of a command';
+
+let h: SandboxHome;
+let config: string;
+let other: string;
+
+beforeEach(() => {
+  h = makeSandboxHome();
+  config = path.join(h.home, '.ssh', 'config');
+  other = path.join(h.home, '.aws', 'config');
+  fs.writeFileSync(config, 'Host example-secret\n');
+  fs.writeFileSync(other, '[profile other-secret]\n');
+});
+afterEach(() => h.cleanup());
+
+interface Session {
+  screen(): string;
+  press(key: string): void;
+  waitFor(text: string | RegExp | (() => boolean), ms?: number): Promise<void>;
+  exit: Promise<number>;
+  results(): Array<{ cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  questions(): number;
+}
+
+function startAgent(scenario: string, ...files: string[]): Session {
+  let out = '';
+  const p = pty.spawn('node', [cli, 'run', '--', 'node', path.join(fixtures, 'prompt-agent.mjs'), scenario, ...files], {
+    cwd: h.project,
+    cols: 200,
+    rows: 40,
+    env: {
+      HOME: h.home,
+      PATH: process.env.PATH!,
+      TERM: 'xterm-256color',
+      XDG_CONFIG_HOME: path.join(h.home, '.config'),
+      XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
+    },
+  });
+  p.onData((d) => (out += d));
+  const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
+  return {
+    screen: () => out,
+    press: (k) => p.write(k),
+    async waitFor(text, ms = 20_000) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        if (typeof text === 'string' ? out.includes(text) : typeof text === 'function' ? text() : text.test(out)) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`timed out waiting for ${text}; screen so far:\n${out}`);
+    },
+    exit,
+    results: () =>
+      out
+        .split(/\r?\n/)
+        .filter((l) => l.includes('RESULT {'))
+        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7))),
+    questions: () => out.split(QUESTION).length - 1,
+  };
+}
+
+function auditRecords(): Array<Record<string, unknown>> {
+  const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+}
+
+describe('the denial prompt (real pty)', () => {
+  it('allow once: the command is re-run with read access to exactly that file, and says so', async () => {
+    const s = startAgent('once', config);
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toContain(`denied   read ${config}`);
+    expect(s.screen()).toContain(`grant    read ${config}`);
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    expect(await s.exit).toBe(0);
+    const [r] = s.results();
+    expect(r!.code).toBe(0);
+    expect(r!.stdout).toBe('Host example-secret\n');
+    expect(r!.stderr).toMatch(/Permission denied\nnono: re-running this command with read .*config allowed \(for this run only\)/);
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'decision', choice: 'once' }));
+  });
+
+  it('allow for the session: a second command reading the same file needs no question', async () => {
+    const s = startAgent('twice', config);
+    await s.waitFor(QUESTION);
+    s.press('s');
+    await s.waitFor('AGENT-DONE');
+    const [first, second] = s.results();
+    expect(first!.stdout).toBe('Host example-secret\n');
+    expect(second!.stdout).toBe('Host example-secret\n');
+    expect(second!.stderr).toBe('');
+    expect(s.questions()).toBe(1);
+  });
+
+  it('always: the grant is saved to approvals.json, and the question showed that change', async () => {
+    const s = startAgent('always', config);
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toMatch(/\[a\] always: adds read_file "~\/\.ssh\/config" to ~\/\.config\/nono\/approvals\.json/);
+    s.press('a');
+    await s.waitFor('AGENT-DONE');
+    expect(s.results()[0]!.stdout).toBe('Host example-secret\n');
+    const saved = JSON.parse(fs.readFileSync(path.join(h.home, '.config', 'nono', 'approvals.json'), 'utf8'));
+    expect(saved.filesystem.read_file).toEqual(['~/.ssh/config']);
+    // A new session starts with it: no question at all.
+    const again = startAgent('once', config);
+    await again.waitFor('AGENT-DONE');
+    expect(again.questions()).toBe(0);
+    expect(again.results()[0]!.stdout).toBe('Host example-secret\n');
+  });
+
+  it('deny: the command fails as it did, with one line saying how the user could allow it', async () => {
+    const s = startAgent('once', config);
+    await s.waitFor(QUESTION);
+    s.press('d');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.code).toBe(1);
+    expect(r!.stdout).toBe('');
+    expect(r!.stderr).toContain(`cat: ${config}: Permission denied\nnono: the sandbox denied read of ${config}; to allow it, the user can run \`nono run --read-file ${config}\``);
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'decision', choice: 'deny' }));
+  });
+
+  it('withdraws the question when the agent kills the command meanwhile', async () => {
+    const s = startAgent('kill', config);
+    await s.waitFor(QUESTION);
+    // No answer: the agent's 2.5 s timeout SIGKILLs its shell.
+    await s.waitFor('AGENT-DONE', 20_000);
+    const [r] = s.results();
+    expect(r!.signal).toBe('SIGKILL');
+    expect(r!.stdout).toBe('');
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'decision', choice: 'deny', cancelled: true }));
+    expect(await s.exit).toBe(0);
+  });
+
+  it("takes the screen from an agent on its main screen and gives it back (the terminal's alternate screen)", async () => {
+    const s = startAgent('once', config);
+    await s.waitFor(QUESTION);
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const out = s.screen();
+    const q = out.indexOf(QUESTION);
+    // Saved cursor + alternate screen before the question, back to the main screen after it, and
+    // the agent's own output only after that.
+    expect(out.lastIndexOf('\x1b7\x1b[?1049h', q)).toBeGreaterThanOrEqual(0);
+    const back = out.indexOf('\x1b[?1049l\x1b8', q);
+    expect(back).toBeGreaterThan(q);
+    expect(out.indexOf('RESULT', q)).toBeGreaterThan(back);
+  });
+
+  it('asks over a full-screen agent and makes it repaint its screen afterwards', async () => {
+    const s = startAgent('fullscreen', config);
+    await s.waitFor(QUESTION);
+    expect(s.screen().indexOf('FULLSCREEN-AGENT')).toBeLessThan(s.screen().indexOf(QUESTION));
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const out = s.screen();
+    expect(out.indexOf('REPAINTED', out.indexOf(QUESTION))).toBeGreaterThan(0);
+    expect(s.results()[0]!.stdout).toBe('Host example-secret\n');
+  });
+
+  it('asks about two denials one at a time', async () => {
+    const s = startAgent('parallel', config, other);
+    await s.waitFor(QUESTION);
+    await new Promise((r) => setTimeout(r, 800)); // the second command has been denied by now
+    expect(s.questions()).toBe(1);
+    const firstAsked = s.screen().includes(`denied   read ${config}`) ? config : other;
+    s.press('o');
+    await s.waitFor(() => s.questions() === 2);
+    s.press('d');
+    await s.waitFor('AGENT-DONE');
+    const byFile = Object.fromEntries(s.results().map((r) => [r.cmd.split(' ').at(-1), r]));
+    expect(byFile[firstAsked]!.code).toBe(0);
+    const secondAsked = firstAsked === config ? other : config;
+    expect(byFile[secondAsked]!.code).toBe(1);
+  });
+});
