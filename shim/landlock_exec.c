@@ -13,6 +13,8 @@
  * `nono run` uses it to sandbox the agent process itself.
  */
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,10 @@ int main(int argc, char **argv) {
     return 126;
   }
   close(rs);
+  /* The agent must not outlive nono: without the supervisor its commands would all fail (126),
+   * and an agent left running unsupervised is not what the person started. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() == 1) return 126; /* nono already gone */
   execvp(argv[prog], &argv[prog]);
   int e = errno;
   if (e == ENOENT) {

@@ -250,13 +250,14 @@ static void __attribute__((noreturn)) exec_direct(const reply *r, int argc, char
 int main(int argc, char **argv) {
   const char *sock_path = getenv("NONO_SOCKET");
   if (!sock_path || !*sock_path) run_one_shot(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
 
   int fd = connect_supervisor(sock_path);
   int fds[3];
   stdio_fds(fds);
   jbuf req = {0};
-  build_request(&req, argc, argv);
+  build_request(&req, argc, argv); /* records the caller's ignored signals: before we change ours */
+  /* From here on a vanished supervisor must show up as an error, not kill us with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
   if (req.len > (1u << 20)) refuse("argv and environment exceed the 1 MiB protocol limit; not run");
 
   if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) refuse("pipe: %s", strerror(errno));

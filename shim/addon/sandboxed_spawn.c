@@ -46,6 +46,7 @@ struct spawn_plan {
   int ruleset_fd;
   uint32_t restrict_flags;
   int net_filter;
+  int death_signal; /* 0 when a session watchdog will clean up (see shim/session_watchdog.c) */
   sigset_t ignored;
   pid_t parent;
 };
@@ -70,10 +71,12 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
   const char *step = "creating a session";
   int err = 0;
   if (setsid() < 0) goto fail;
-  /* The command must not outlive a supervisor that died without cleaning up. */
-  step = "setting the parent-death signal";
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) goto fail;
-  if (getppid() != p->parent) _exit(127);
+  /* Without a watchdog, the command must at least not outlive a supervisor that died. */
+  if (p->death_signal) {
+    step = "setting the parent-death signal";
+    if (prctl(PR_SET_PDEATHSIG, p->death_signal, 0, 0, 0) != 0) goto fail;
+    if (getppid() != p->parent) _exit(127);
+  }
   step = "changing to the working directory";
   if (chdir(p->cwd) != 0) goto fail;
   /* Move the received descriptors out of the way first: they may themselves be 0..2. */
@@ -155,12 +158,14 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
     goto bad;
   if (!(v = nono_get_prop(env, o, "env")) || !(p->envp = nono_get_string_array(env, v, "env")))
     goto bad;
-  int64_t fd, flags, net_filter;
+  int64_t fd, flags, net_filter, death_signal;
   if (!nono_get_int64(env, o, "rulesetFd", &fd, -1) ||
       !nono_get_int64(env, o, "restrictFlags", &flags, 0) ||
-      !nono_get_int64(env, o, "netFilter", &net_filter, 0))
+      !nono_get_int64(env, o, "netFilter", &net_filter, 0) ||
+      !nono_get_int64(env, o, "deathSignal", &death_signal, SIGKILL))
     return 0;
   p->net_filter = (int)net_filter;
+  p->death_signal = (int)death_signal;
   /* There is no unsandboxed spawn in this addon: a missing ruleset is a bug, not a mode. */
   if (fd < 0) {
     nono_throw(env, "spawn: rulesetFd is required (nono never starts a command unsandboxed)");

@@ -20,6 +20,8 @@ export interface SandboxedSpawnOptions {
   restrictFlags?: number;
   /** shim/seccomp_filter.h mode: 0 none, 1 no TCP, 2 ports allowed. */
   netFilter?: number;
+  /** Parent-death signal for the command (default SIGKILL); 0 when a session watchdog cleans up. */
+  deathSignal?: number;
   ignoreSignals?: number[];
 }
 

@@ -13,4 +13,5 @@ export const nativePaths = {
   client: path.join(nativeDir, 'nono-shell'),
   execHelper: path.join(nativeDir, 'nono-landlock-exec'),
   interposer: path.join(nativeDir, 'libnono-interpose.so'),
+  watchdog: path.join(nativeDir, 'nono-watchdog'),
 };

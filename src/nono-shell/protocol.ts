@@ -52,7 +52,7 @@ export function decodeRequest(payload: Buffer): Request {
   } catch (e) {
     throw new ProtocolError(`frame is not UTF-8 JSON (${(e as Error).message})`);
   }
-  if (typeof json === 'object' && json !== null && 'v' in json && json.v !== PROTOCOL_VERSION) {
+  if (typeof json === 'object' && json !== null && 'v' in json && typeof json.v === 'number' && json.v !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       `protocol version ${String(json.v)} is not supported (this supervisor speaks ${PROTOCOL_VERSION}); ` +
         'nono-shell and nono come from different installs',

@@ -98,7 +98,15 @@ function loadChain(ref: string, userDir: string, stack: string[] = []): LoadedPr
   const parents = loaded.profile.extends === undefined ? [] : [loaded.profile.extends].flat();
   const chain: LoadedProfile[] = [];
   for (const p of parents) {
-    for (const l of loadChain(p, userDir, [...stack, loaded.origin])) {
+    let parentChain: LoadedProfile[];
+    try {
+      parentChain = loadChain(p, userDir, [...stack, loaded.origin]);
+    } catch (e) {
+      // Name the profile that asked for the missing one, not only the missing name.
+      if (e instanceof PolicyError && e.message.startsWith('no profile named')) throw new PolicyError(`${loaded.origin}: "extends": ${e.message}`);
+      throw e;
+    }
+    for (const l of parentChain) {
       if (!chain.some((c) => c.origin === l.origin)) chain.push(l);
     }
   }

@@ -51,6 +51,8 @@ export class PreloadWatch {
     const findings: PreloadFinding[] = [];
     const seenExe = new Set<string>();
     const alive = fs.existsSync(`/proc/${agentPid}`);
+    // A program that was never found ran nothing: "command not found" says all there is to say.
+    if (!alive && !this.loaded.has(agentPid) && !findOnPath(program, pathVar)) return [];
     const pids = alive ? commandTree(agentPid) : [agentPid];
     for (const pid of pids) {
       const exe = realOrSelf(this.loaded.get(pid) ?? exeOf(pid) ?? (pid === agentPid ? findOnPath(program, pathVar) ?? program : ''));

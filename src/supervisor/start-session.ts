@@ -16,6 +16,7 @@ import { DenialHandler } from './denial-handler.js';
 import { landlockUnavailableMessage } from './landlock-sandbox.js';
 import type { Prompter } from './prompt/types.js';
 import { PreloadWatch } from './preload-watch.js';
+import { Watchdog } from './watchdog.js';
 import { createSession, type Session } from './session.js';
 import { Supervisor, type CommandRecord } from './supervisor.js';
 
@@ -97,8 +98,10 @@ export function startSession(opts: SessionOptions): RunningSession {
       log,
     });
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
+    const watchdog = new Watchdog(log);
     const supervisor = new Supervisor({
       addon,
+      watchdog,
       session,
       policy: livePolicy,
       denials,
@@ -139,6 +142,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       close() {
         preloadWatch.stop();
         supervisor.stop();
+        watchdog.close();
         livePolicy.close();
         audit.close();
         session.cleanup();

@@ -105,6 +105,17 @@ export class StderrRelay {
     this.maybeClose();
   }
 
+  /** The command never started: close everything now (the original stderr included). */
+  abort(): void {
+    if (this.watchId !== undefined) this.addon.unwatch(this.watchId);
+    this.watchId = undefined;
+    this.ended = true;
+    this.closedByUs = true;
+    this.addon.closeFd(this.commandFd);
+    this.addon.closeFd(this.readFd);
+    this.addon.closeFd(this.originalFd);
+  }
+
   private maybeClose(): void {
     if (!this.ended || !this.closedByUs) return;
     void this.writes.then(() => {

@@ -21,6 +21,7 @@ import { leastGrant } from './denials/least-grant.js';
 import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
 import { StderrRelay } from './stderr-relay.js';
+import type { Watchdog } from './watchdog.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 
@@ -50,6 +51,8 @@ export interface SupervisorOptions {
   /** Asks about denials; without it, failures are reported as they are. */
   denials?: DenialHandler;
   audit?: AuditLog;
+  /** Kills the commands' trees if this process dies without cleaning up. */
+  watchdog?: Watchdog;
   shells: RealShells;
   /** SHELL inside commands: the user's real shell. */
   realShell: string;
@@ -118,8 +121,9 @@ export class Supervisor {
   }
 
   private close(conn: Connection): void {
-    this.conns.delete(conn.id);
     this.o.addon.closeConn(conn.id);
+    // Closing it ourselves (a refused frame) ends the command like nono-shell going away would.
+    this.onClose(conn.id, 'connection refused by the supervisor');
   }
 
   private refuse(conn: Connection, message: string): void {
@@ -147,8 +151,10 @@ export class Supervisor {
         return;
       }
       if (conn.command) throw new ProtocolError('one command per connection');
-      this.startCommand(conn, req, fds);
-      fds = []; // handed over (and closed) by startCommand
+      // startCommand owns the descriptors from here, on success and on every refusal.
+      const owned = fds;
+      fds = [];
+      this.startCommand(conn, req, owned);
     } catch (e) {
       if (e instanceof ProtocolError) this.refuse(conn, e.message);
       else this.refuse(conn, `internal error: ${(e as Error).message}`);
@@ -213,7 +219,7 @@ export class Supervisor {
     try {
       relay = new StderrRelay(this.o.addon, fds[2]!);
     } catch (e) {
-      closeFds();
+      closeFds(); // the relay did not take fds[2]
       throw new ProtocolError(`cannot relay stderr: ${(e as Error).message}`);
     }
     const run: CommandRun = {
@@ -236,7 +242,9 @@ export class Supervisor {
       this.spawnAttempt(conn, record, run, this.o.policy.current);
     } catch (e) {
       conn.command = undefined;
-      this.releaseRun(run);
+      this.o.addon.closeFd(run.stdin);
+      this.o.addon.closeFd(run.stdout);
+      run.relay.abort();
       throw new ProtocolError((e as Error).message);
     }
   }
@@ -250,17 +258,20 @@ export class Supervisor {
         stdio: [run.stdin, run.stdout, run.relay.commandFd],
         rulesetFd: sandbox.rulesetFd,
         netFilter: sandbox.compiled.netFilter,
+        deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
       (code, signal) => void this.onExit(conn, record, run, sandbox, code, signal),
     );
     record.pid = pid;
     this.running.set(pid, record);
     this.commandPids.add(pid);
+    this.o.watchdog?.track(pid);
   }
 
   private async onExit(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: CommandSandbox, code: number | null, signal: number | null): Promise<void> {
     this.running.delete(record.pid);
     this.commandPids.delete(record.pid);
+    this.o.watchdog?.untrack(record.pid);
     try {
       await run.relay.drain();
       const failed = code !== 0 || signal !== null;
