@@ -10,7 +10,7 @@ export type NonoEvent =
   | { event: 'exit'; code: number; signal?: string };
 
 export class EventSink {
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
 
   constructor(target: string | undefined) {
     this.fd = target ? fs.openSync(target, 'a') : undefined;
@@ -23,5 +23,6 @@ export class EventSink {
 
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }

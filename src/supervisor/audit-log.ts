@@ -24,7 +24,7 @@ export function policyDigest(compiled: unknown): string {
 }
 
 export class AuditLog {
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
 
   constructor(readonly file: string | undefined, private readonly session: string) {
     if (!file) return;
@@ -38,7 +38,10 @@ export class AuditLog {
     fs.writeSync(this.fd, JSON.stringify({ time: new Date().toISOString(), session: this.session, ...record }) + '\n');
   }
 
+  /** Later writes (a command killed at shutdown reporting its exit) are dropped, never written to
+   * whatever reuses the descriptor number. */
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }
