@@ -1,5 +1,6 @@
 /* Module entry: wires the exported functions. See addon.h for where each lives. */
 #include "addon.h"
+#include "napi_util.h"
 
 #define EXPORT(name, fn)                                        \
   do {                                                          \
@@ -9,6 +10,7 @@
   } while (0)
 
 static napi_value init(napi_env env, napi_value exports) {
+  nono_watch_env_teardown(env);
   EXPORT("listen", nono_listen);
   EXPORT("send", nono_send);
   EXPORT("closeConn", nono_close_conn);

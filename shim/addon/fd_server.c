@@ -76,7 +76,7 @@ static void drop_conn(conn *c, const char *reason) {
   close(c->fd);
   uint32_t id = c->id;
   uv_close((uv_handle_t *)&c->poll, free_conn);
-  if (reason && srv.on_close) {
+  if (reason && srv.on_close && !nono_env_gone) {
     napi_handle_scope scope;
     napi_open_handle_scope(srv.env, &scope);
     napi_value argv[2];
@@ -115,6 +115,10 @@ static int deliver_frames(conn *c) {
     if (c->len < 4 + (size_t)n) return 0;
     if (c->fds_overflow) {
       drop_conn(c, "too many file descriptors on one frame");
+      return -1;
+    }
+    if (nono_env_gone) {
+      drop_conn(c, NULL); /* nobody left to hand the frame to */
       return -1;
     }
     uint32_t id = c->id;

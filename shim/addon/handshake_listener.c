@@ -39,7 +39,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     struct ucred *cred = NULL;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
       if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) cred = (struct ucred *)CMSG_DATA(cm);
-    if (!cred) continue; /* cannot vouch for the sender: ignore */
+    if (!cred || nono_env_gone) continue; /* cannot vouch for the sender, or nobody to tell */
     napi_handle_scope scope;
     napi_open_handle_scope(hs.env, &scope);
     napi_value argv[3];

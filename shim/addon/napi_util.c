@@ -131,8 +131,18 @@ int nono_get_int64(napi_env env, napi_value obj, const char *key, int64_t *out, 
   return 1;
 }
 
+int nono_env_gone;
+
+static void on_env_teardown(void *arg) {
+  (void)arg;
+  nono_env_gone = 1;
+}
+
+void nono_watch_env_teardown(napi_env env) { napi_add_env_cleanup_hook(env, on_env_teardown, NULL); }
+
 void nono_call_from_loop(napi_env env, napi_ref fn_ref, napi_async_context ctx, size_t argc,
                          napi_value *argv) {
+  if (nono_env_gone) return;
   napi_value fn, recv, result;
   napi_get_reference_value(env, fn_ref, &fn);
   napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */

@@ -26,4 +26,9 @@ napi_value nono_get_prop(napi_env env, napi_value obj, const char *key);
 void nono_call_from_loop(napi_env env, napi_ref fn_ref, napi_async_context ctx, size_t argc,
                          napi_value *argv);
 
+/* Set once Node starts tearing the environment down (napi_add_env_cleanup_hook): from then on a
+ * libuv callback of ours must not call into JavaScript (it would crash in V8). */
+extern int nono_env_gone;
+void nono_watch_env_teardown(napi_env env);
+
 #endif

@@ -130,6 +130,10 @@ static void on_pidfd_readable(uv_poll_t *h, int status, int events) {
   while (w < 0 && errno == EINTR);
   if (w == 0) return; /* not yet (spurious wakeup) */
   uv_poll_stop(&r->poll);
+  if (nono_env_gone) { /* reaped; Node is shutting down, so nobody to tell */
+    uv_close((uv_handle_t *)&r->poll, free_running);
+    return;
+  }
   napi_env env = r->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);

@@ -111,6 +111,10 @@ static void on_watch(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
   watch *w = h->data;
+  if (nono_env_gone) {
+    uv_poll_stop(h); /* level-triggered: it would fire on every remaining loop turn */
+    return;
+  }
   napi_handle_scope scope;
   napi_open_handle_scope(w->env, &scope);
   nono_call_from_loop(w->env, w->cb, w->ctx, 0, NULL);
