@@ -787,54 +787,64 @@ static int nono_may_be_shell(const char *file, enum nono_lookup lookup) {
   return link;
 }
 
-/* Every exec hook that names its program by path or bare name ends here. */
-static __attribute__((noinline)) int nono_exec_decided(const char *file, enum nono_lookup lookup,
-                                                      char *const argv[], char *const envp[]) {
+/* The full decision for a start that may be a shell. Returns 1 when it was routed (or refused,
+ * with *result set), 0 when it is not a shell after all and passes through. Kept out of line so
+ * that its PATH_MAX buffer is only on the stack of the starts that need it. */
+static __attribute__((noinline)) int nono_exec_if_shell(const char *file, enum nono_lookup lookup,
+                                                       char *const argv[], char *const envp[],
+                                                       int *result) {
   char shell[PATH_MAX];
   switch (nono_decide(file, lookup, shell)) {
     case NONO_ROUTE:
-      return nono_redirect_exec(shell, argv, envp);
+      *result = nono_redirect_exec(shell, argv, envp);
+      return 1;
     case NONO_REFUSE:
-      return nono_exec_error(ENAMETOOLONG);
+      *result = nono_exec_error(ENAMETOOLONG);
+      return 1;
     case NONO_PASS:
       break;
   }
-  struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_EXECVPE : NONO_CALL_EXECVE,
-                        .path = file, .argv = argv};
-  return nono_call(&c, envp, NULL);
+  return 0;
 }
 
+static __attribute__((noinline)) int nono_spawn_if_shell(pid_t *pid, const char *file,
+                                                        enum nono_lookup lookup,
+                                                        const posix_spawn_file_actions_t *actions,
+                                                        const posix_spawnattr_t *attr,
+                                                        char *const argv[], char *const envp[],
+                                                        int *result) {
+  char shell[PATH_MAX];
+  switch (nono_decide(file, lookup, shell)) {
+    case NONO_ROUTE:
+      *result = nono_redirect_spawn(pid, shell, actions, attr, argv, envp);
+      return 1;
+    case NONO_REFUSE:
+      *result = ENAMETOOLONG;
+      return 1;
+    case NONO_PASS:
+      break;
+  }
+  return 0;
+}
+
+/* Every exec hook that names its program by path or bare name ends here. */
 static int nono_exec(const char *file, enum nono_lookup lookup, char *const argv[],
                      char *const envp[]) {
-  if (nono_may_be_shell(file, lookup)) return nono_exec_decided(file, lookup, argv, envp);
+  int result;
+  if (nono_may_be_shell(file, lookup) && nono_exec_if_shell(file, lookup, argv, envp, &result))
+    return result;
   struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_EXECVPE : NONO_CALL_EXECVE,
                         .path = file, .argv = argv};
-  return nono_call(&c, envp, NULL);
-}
-
-static __attribute__((noinline)) int nono_spawn_decided(pid_t *pid, const char *file,
-                                                       enum nono_lookup lookup,
-                                                       const posix_spawn_file_actions_t *actions,
-                                                       const posix_spawnattr_t *attr,
-                                                       char *const argv[], char *const envp[]) {
-  char shell[PATH_MAX];
-  switch (nono_decide(file, lookup, shell)) {
-    case NONO_ROUTE:
-      return nono_redirect_spawn(pid, shell, actions, attr, argv, envp);
-    case NONO_REFUSE:
-      return ENAMETOOLONG;
-    case NONO_PASS:
-      break;
-  }
-  struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_SPAWNP : NONO_CALL_SPAWN,
-                        .path = file, .argv = argv, .pid = pid, .actions = actions, .attr = attr};
   return nono_call(&c, envp, NULL);
 }
 
 static int nono_spawn(pid_t *pid, const char *file, enum nono_lookup lookup,
                       const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
                       char *const argv[], char *const envp[]) {
-  if (nono_may_be_shell(file, lookup)) return nono_spawn_decided(pid, file, lookup, actions, attr, argv, envp);
+  int result;
+  if (nono_may_be_shell(file, lookup) &&
+      nono_spawn_if_shell(pid, file, lookup, actions, attr, argv, envp, &result))
+    return result;
   struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_SPAWNP : NONO_CALL_SPAWN,
                         .path = file, .argv = argv, .pid = pid, .actions = actions, .attr = attr};
   return nono_call(&c, envp, NULL);
