@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The real agents (npm run test:agents) are installed and run by their own config.
+    exclude: [...configDefaults.exclude, 'test/agents/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     // Real processes and real sandboxes: give slow CI machines room, and keep files in separate
     // processes (the supervisor addon holds one socket per process).

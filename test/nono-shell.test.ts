@@ -362,7 +362,7 @@ describe("Claude Code's CLAUDE_CODE_SHELL_PREFIX route", () => {
     expect(r.stderr).toContain(`${home.sshKey}: Permission denied`);
     expect(fs.readFileSync(path.join(home.project, 'prefixed.txt'), 'utf8')).toBe('ok\n');
     await waitFor(() => s.records.length > before);
-    expect(s.records.at(-1)).toMatchObject({ route: 'prefix', argv: ['bash', '-c', expect.stringContaining('prefixed.txt')] });
+    expect(s.records.at(-1)).toMatchObject({ route: 'shell-prefix', argv: ['bash', '-c', expect.stringContaining('prefixed.txt')] });
   });
 
   it('runs the command directly when the outer sh was itself routed into a sandbox', async () => {

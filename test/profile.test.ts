@@ -27,7 +27,7 @@ afterAll(() => h?.cleanup());
 const mac = { home: '/Users/alice', workdir: '/Users/alice/src/app', tmpdir: '/private/tmp/nono-501/SESSION/tmp', platform: 'darwin' as const, userProfileDir: '/nonexistent' };
 
 describe('built-in profiles compiled to Seatbelt (golden files)', () => {
-  it.each(Object.keys(BUILTIN_PROFILES))('%s matches test/golden/builtin-%s.sb', (name) => {
+  it.each(Object.keys(BUILTIN_PROFILES))('%s matches its golden files (test/golden/builtin-NAME-{command,agent}.sb)', (name) => {
     for (const target of ['command', 'agent'] as const) {
       const { sbpl } = compileSeatbelt(resolveProfile(name, mac), { tag: 'nono', target });
       const golden = path.join(root, 'test', 'golden', `builtin-${name}-${target}.sb`);

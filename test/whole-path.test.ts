@@ -80,11 +80,11 @@ describe('nono run with a Node agent', () => {
     const log = res.stderr;
     const line = (m: string) => log.split('\n').find((l) => l.includes(`probe.sh ${m} `) && l.includes('-> exit'));
     // bash on PATH is proxy-bin/bash (nono-shell itself): the interposer lets it through as is.
-    expect(line('spawn-bash')).toMatch(/route=proxy shell=\S*\/bash /);
+    expect(line('spawn-bash')).toMatch(/route=path-proxy shell=\S*\/bash /);
     expect(line('spawn-abs-bash')).toMatch(/route=preload shell=\/bin\/bash /);
     expect(line('exec')).toMatch(/route=preload shell=\/bin\/sh /);
     // $SHELL is proxy-bin/bash: nono-shell itself, reached without the interposer.
-    expect(line('shell-detached')).toMatch(/route=proxy shell=\S*\/bash /);
+    expect(line('shell-detached')).toMatch(/route=shell-proxy shell=\S*\/bash /);
   });
 
   it('sandboxes the agent itself: it cannot read the planted key either', async () => {

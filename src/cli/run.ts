@@ -4,7 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { nativePaths, proxyBinDir } from '../native/paths.js';
+import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
@@ -39,7 +39,7 @@ function agentEnvironment(additions: Record<string, string>, shellPrefix: boolea
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, additions);
-  env.PATH = [proxyBinDir, env.PATH ?? '/usr/bin:/bin'].join(':');
+  env.PATH = [proxyPathDir, env.PATH ?? '/usr/bin:/bin'].join(':');
   // Keep whatever the user preloads, after ours.
   env.LD_PRELOAD = [nativePaths.interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
   if (shellPrefix) env.CLAUDE_CODE_SHELL_PREFIX = path.join(proxyBinDir, 'nono-prefix');

@@ -161,7 +161,7 @@ export function checkProxyEntries(): { check: Check; bash: RouteEnvironment['pro
       return false;
     }
   };
-  const broken = ['bash', 'sh'].map((n) => path.join(proxyBinDir, n)).filter((p) => !leadsToClient(p));
+  const broken = ['bash', 'sh', 'path/bash', 'path/sh'].map((n) => path.join(proxyBinDir, n)).filter((p) => !leadsToClient(p));
   if (broken.length) {
     const why = `${broken.join(', ')} missing or not leading to ${client}`;
     return {

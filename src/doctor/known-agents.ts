@@ -59,7 +59,7 @@ export const KNOWN_AGENTS: KnownAgent[] = [
           },
           'path-proxy': {
             catches: true,
-            why: 'without a usable SHELL it takes `which bash`, and proxy-bin comes first on PATH',
+            why: 'without a usable SHELL it takes `which bash`, and proxy-bin/path comes first on PATH',
           },
           'shell-prefix': {
             catches: true,
@@ -88,7 +88,7 @@ export const KNOWN_AGENTS: KnownAgent[] = [
       {
         what: 'shell tool and `!` commands',
         routes: {
-          'path-proxy': { catches: true, why: 'Gemini CLI runs `bash` looked up on PATH, and proxy-bin comes first' },
+          'path-proxy': { catches: true, why: 'Gemini CLI runs `bash` looked up on PATH, and proxy-bin/path comes first' },
           preload: { catches: true, why: 'node (node-pty or libuv) starts it with execvp, which the interposer rewrites' },
           'shell-proxy': { catches: false, why: 'Gemini CLI ignores $SHELL' },
           'shell-prefix': { catches: false, why: 'only Claude Code reads CLAUDE_CODE_SHELL_PREFIX' },

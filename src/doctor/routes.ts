@@ -107,7 +107,7 @@ export function planRoutes(opts: {
           why:
             route === 'shell-proxy'
               ? 'only if the agent runs $SHELL (nono sets SHELL=<nono>/proxy-bin/bash) and accepts that path'
-              : 'only if the agent runs `bash` or `sh` looked up on PATH (proxy-bin comes first)',
+              : 'only if the agent runs `bash` or `sh` looked up on PATH (proxy-bin/path comes first)',
         };
       }
       return { route, works: false, why: route === 'shell-prefix' ? 'only Claude Code reads CLAUDE_CODE_SHELL_PREFIX' : `${agentName} does not start shells this way` };

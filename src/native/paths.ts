@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const nativeDir = path.join(packageRoot, 'native');
 export const proxyBinDir = path.join(packageRoot, 'proxy-bin');
+/** The entries put first on PATH: the same nono-shell, at a path that tells the supervisor the
+ * agent found it on PATH (route path-proxy) rather than through $SHELL (proxy-bin/bash). */
+export const proxyPathDir = path.join(proxyBinDir, 'path');
 
 export const nativePaths = {
   addon: path.join(nativeDir, 'nono_addon.node'),

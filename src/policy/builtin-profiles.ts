@@ -33,10 +33,12 @@ export const BUILTIN_PROFILES: Record<string, Profile> = {
     },
   },
   'gemini-cli': {
-    description: 'Gemini CLI: its config and state in ~/.gemini, the Gemini API',
+    description: 'Gemini CLI: its config and state in ~/.gemini, its command ptys, the Gemini API',
     extends: 'default',
     agent: {
-      filesystem: { allow: ['~/.gemini'] },
+      // Gemini runs each command in a pty it opens (node-pty): the agent needs the new pty's
+      // /dev/pts/N. Its commands still cannot open other terminals.
+      filesystem: { allow: ['~/.gemini', '/dev/pts'] },
       network: { block: false },
     },
   },

@@ -38,7 +38,7 @@ function withoutProxyBin(pathValue: string, proxyBinDir: string): string {
   const proxy = path.resolve(proxyBinDir);
   return pathValue
     .split(':')
-    .filter((dir) => dir === '' || path.resolve(dir) !== proxy)
+    .filter((dir) => dir === '' || (path.resolve(dir) !== proxy && !path.resolve(dir).startsWith(proxy + path.sep)))
     .join(':');
 }
 

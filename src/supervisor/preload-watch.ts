@@ -109,6 +109,6 @@ export function preloadWarning(f: PreloadFinding, isAgent: boolean, agentSandbox
   return (
     `warning: ${who} did not load nono's interposer: ${f.reason}. ` +
     `Its shell commands are still sandboxed one by one if it starts them through $SHELL (proxy-bin/bash) ` +
-    `or a bash/sh found on PATH (proxy-bin comes first); commands it starts any other way ${fallback}.`
+    `or a bash/sh found on PATH (proxy-bin/path comes first); commands it starts any other way ${fallback}.`
   );
 }

@@ -64,6 +64,24 @@ function userShell(): string {
   return '/bin/bash';
 }
 
+/**
+ * A first run: directories a profile names for the agent's own state (~/.claude, ~/.gemini...)
+ * may not exist yet, and Landlock can only grant what exists; the agent could not create them
+ * itself (HOME is read-only to it). nono creates them (0700), only inside HOME, only for
+ * read-write directory entries the profile itself lists.
+ */
+function createProfileDirs(policy: ResolvedPolicy, home: string): void {
+  for (const g of [...policy.agent.grants, ...policy.grants]) {
+    if (!g.explicit || g.kind !== 'dir' || g.access !== 'readwrite' || !g.source.includes('filesystem.allow')) continue;
+    if (!g.path.startsWith(home + path.sep) || fs.existsSync(g.path)) continue;
+    try {
+      fs.mkdirSync(g.path, { recursive: true, mode: 0o700 });
+    } catch {
+      /* left to the compiler's warning */
+    }
+  }
+}
+
 export function startSession(opts: SessionOptions): RunningSession {
   const addon = loadAddon();
   const abi = addon.landlockAbi();
@@ -84,6 +102,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       userProfileDir: opts.userProfileDir,
       runtimeDirs: [packageRoot],
     });
+    createProfileDirs(policy, home);
     const livePolicy = new CommandPolicy(addon, policy, abi);
     const commandPolicy = livePolicy.current.compiled;
     const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });

@@ -2,6 +2,7 @@
 // fresh Landlock domain, relays signals and the exit status, and kills the command's tree when
 // its nono-shell goes away. One instance per `nono run`, inside that (unsandboxed) Node process.
 import crypto from 'node:crypto';
+import path from 'node:path';
 import type { NativeAddon, PeerCredentials, SandboxedSpawnOptions } from '../native/addon.js';
 import { parseShellArgs, flavourOf, unwrapShellPrefix, type ShellInvocation } from '../nono-shell/bash-args.js';
 import {
@@ -25,7 +26,10 @@ import type { Watchdog } from './watchdog.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 
-export type Route = 'preload' | 'proxy' | 'prefix';
+/** How the command reached nono-shell, in the words `nono doctor` uses for its predictions:
+ * the interposer, proxy-bin/bash run by path ($SHELL), a `bash` found on PATH (proxy-bin first),
+ * or Claude Code's CLAUDE_CODE_SHELL_PREFIX. */
+export type Route = 'preload' | 'shell-proxy' | 'path-proxy' | 'shell-prefix';
 
 /** What the supervisor knows about one command; reported to `onCommandEnd` and the log. */
 export interface CommandRecord {
@@ -83,6 +87,14 @@ interface CommandRun {
   started: bigint;
   /** Denials already asked about for this command (the loop guard). */
   asked: Set<string>;
+}
+
+/** proxy-bin/bash is what $SHELL names; proxy-bin/path/ is what is first on PATH. */
+function routeOf(req: RunRequest, prefixed: boolean, proxyBinDir: string): Route {
+  if (prefixed) return 'shell-prefix';
+  if (req.shell_as) return 'preload';
+  const argv0 = req.argv[0]!;
+  return !argv0.includes('/') || argv0.startsWith(path.join(proxyBinDir, 'path') + '/') ? 'path-proxy' : 'shell-proxy';
 }
 
 export class Supervisor {
@@ -208,7 +220,7 @@ export class Supervisor {
       seq: ++this.seq,
       pid: 0,
       clientPid: conn.peer.pid,
-      route: prefixed ? 'prefix' : req.shell_as ? 'preload' : 'proxy',
+      route: routeOf(req, prefixed !== undefined, this.o.proxyBinDir),
       argv,
       cwd: req.cwd,
       shell: shell.path,
