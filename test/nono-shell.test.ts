@@ -371,3 +371,13 @@ describe("Claude Code's CLAUDE_CODE_SHELL_PREFIX route", () => {
     expect(s.logLines.some((l) => /inside a sandboxed command: running \S+bash there directly/.test(l))).toBe(true);
   });
 });
+
+describe('bytes that are not UTF-8', () => {
+  it('reach the command exactly, in argv and in the environment', async () => {
+    const py = `import os, sys
+env = dict(os.environb); env[b'NONO_TEST_RAW'] = b'\\xfe-raw'
+os.execve(sys.argv[1].encode(), [b'bash', b'-c', b'printf %s "$1" | od -An -tx1; printf %s "$NONO_TEST_RAW" | od -An -tx1', b'x', b'caf\\xe9\\xff'], env)`;
+    const r = await execa('/usr/bin/python3', ['-c', py, proxyBash], { cwd: home.project, env: s.env, extendEnv: false, reject: false });
+    expect(r.stdout.split('\n').map((l) => l.trim())).toEqual(['63 61 66 e9 ff', 'fe 2d 72 61 77']);
+  });
+});

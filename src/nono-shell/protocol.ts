@@ -70,6 +70,12 @@ export function encodeReply(reply: Reply): Buffer {
   return Buffer.from(JSON.stringify(reply), 'utf8');
 }
 
+/** For the spawn addon: a string without raw-byte surrogates is passed as it is (the addon
+ * encodes it as UTF-8 itself, saving a copy per argument on the per-command path). */
+export function wireForSpawn(s: string): Buffer | string {
+  return /[\udc80-\udcff]/.test(s) ? wireToBytes(s) : s;
+}
+
 /** Converts a wire string to its exact bytes (lone surrogates DC80..DCFF are raw bytes). */
 export function wireToBytes(s: string): Buffer {
   if (!/[\udc80-\udcff]/.test(s)) return Buffer.from(s, 'utf8');

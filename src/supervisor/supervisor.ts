@@ -9,7 +9,7 @@ import {
   ProtocolError,
   decodeRequest,
   encodeReply,
-  wireToBytes,
+  wireForSpawn,
   type Reply,
   type RunRequest,
 } from '../nono-shell/protocol.js';
@@ -237,9 +237,9 @@ export class Supervisor {
     const run: CommandRun = {
       spawn: {
         file: shell.path,
-        argv: argv.map(wireToBytes),
-        env: env.map(wireToBytes),
-        cwd: wireToBytes(req.cwd),
+        argv: argv.map(wireForSpawn),
+        env: env.map(wireForSpawn),
+        cwd: wireForSpawn(req.cwd),
         ignoreSignals: req.ignored_signals,
       },
       stdin: fds[0]!,
