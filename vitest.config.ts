@@ -11,5 +11,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One test switches kernel audit on for a moment (denial-audit.test.ts); every other session
+    // keeps reading denials from stderr, so what they assert does not depend on that moment.
+    env: { NONO_DENIAL_SOURCE: 'stderr' },
   },
 });

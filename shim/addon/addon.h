@@ -26,6 +26,11 @@ napi_value nono_read_available(napi_env env, napi_callback_info info);
 napi_value nono_watch_readable(napi_env env, napi_callback_info info);
 napi_value nono_unwatch(napi_env env, napi_callback_info info);
 
+/* audit_status.c */
+napi_value nono_audit_status(napi_env env, napi_callback_info info);
+napi_value nono_audit_set_enabled(napi_env env, napi_callback_info info);
+napi_value nono_open_audit_multicast(napi_env env, napi_callback_info info);
+
 /* ruleset_api.c */
 napi_value nono_landlock_abi_js(napi_env env, napi_callback_info info);
 napi_value nono_create_ruleset(napi_env env, napi_callback_info info);

@@ -24,6 +24,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("readAvailable", nono_read_available);
   EXPORT("watchReadable", nono_watch_readable);
   EXPORT("unwatch", nono_unwatch);
+  EXPORT("auditStatus", nono_audit_status);
+  EXPORT("auditSetEnabled", nono_audit_set_enabled);
+  EXPORT("openAuditMulticast", nono_open_audit_multicast);
   EXPORT("landlockAbi", nono_landlock_abi_js);
   EXPORT("createRuleset", nono_create_ruleset);
   EXPORT("addPathRule", nono_add_path_rule);

@@ -47,6 +47,12 @@ export interface NativeAddon {
   readAvailable(fd: number): Buffer | null;
   watchReadable(fd: number, onReadable: () => void): number;
   unwatch(id: number): void;
+  /** Kernel audit status (NETLINK_AUDIT), or null when it cannot be read. */
+  auditStatus(): { enabled: number; pid: number } | null;
+  /** Switches kernel audit on or off (system-wide; tests and explicit requests only). */
+  auditSetEnabled(enabled: 0 | 1): boolean;
+  /** A non-blocking socket receiving every audit record (netlink multicast; CAP_AUDIT_READ). */
+  openAuditMulticast(): number;
   landlockAbi(): number;
   createRuleset(spec: { handledFs: number; handledNet?: number; scoped?: number }): number;
   addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;

@@ -17,6 +17,7 @@ import { landlockUnavailableMessage } from './landlock-sandbox.js';
 import type { Prompter } from './prompt/types.js';
 import { PreloadWatch } from './preload-watch.js';
 import { Watchdog } from './watchdog.js';
+import { AuditDenialSource } from './denials/audit-denials.js';
 import { createSession, type Session } from './session.js';
 import { Supervisor, type CommandRecord } from './supervisor.js';
 
@@ -39,6 +40,8 @@ export interface SessionOptions {
   approvalsFile?: string;
   /** The agent's command line, for the audit log. */
   argv?: string[];
+  /** Where denials come from: Landlock's audit records when readable ('auto'), or stderr only. */
+  denialSource?: 'auto' | 'stderr';
   verbose: boolean;
   log?: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
@@ -118,9 +121,14 @@ export function startSession(opts: SessionOptions): RunningSession {
     });
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
     const watchdog = new Watchdog(log);
+    // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
+    const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
+    const auditDenials = source === 'auto' ? AuditDenialSource.open(addon, abi) : undefined;
+    log(`denials are read from ${auditDenials ? "Landlock's audit records (exact)" : "the commands' stderr"}`);
     const supervisor = new Supervisor({
       addon,
       watchdog,
+      auditDenials,
       session,
       policy: livePolicy,
       denials,
@@ -162,6 +170,7 @@ export function startSession(opts: SessionOptions): RunningSession {
         preloadWatch.stop();
         supervisor.stop();
         watchdog.close();
+        auditDenials?.close();
         livePolicy.close();
         audit.close();
         session.cleanup();

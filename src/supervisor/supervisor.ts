@@ -23,6 +23,8 @@ import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
 import { StderrRelay } from './stderr-relay.js';
 import type { Watchdog } from './watchdog.js';
+import type { AuditDenialSource } from './denials/audit-denials.js';
+import { RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../policy/landlock-rights.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 
@@ -57,6 +59,8 @@ export interface SupervisorOptions {
   audit?: AuditLog;
   /** Kills the commands' trees if this process dies without cleaning up. */
   watchdog?: Watchdog;
+  /** Landlock's own denial records, when the kernel offers them (exact; else stderr is read). */
+  auditDenials?: AuditDenialSource;
   shells: RealShells;
   /** SHELL inside commands: the user's real shell. */
   realShell: string;
@@ -270,6 +274,8 @@ export class Supervisor {
         stdio: [run.stdin, run.stdout, run.relay.commandFd],
         rulesetFd: sandbox.rulesetFd,
         netFilter: sandbox.compiled.netFilter,
+        // Landlock logs denials after the exec only with this flag (ABI 7; ignored before).
+        restrictFlags: RESTRICT_SELF_LOG_NEW_EXEC_ON,
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
       (code, signal) => void this.onExit(conn, record, run, sandbox, code, signal),
@@ -288,7 +294,11 @@ export class Supervisor {
       await run.relay.drain();
       const failed = code !== 0 || signal !== null;
       if (failed && this.o.denials && this.conns.has(conn.id)) {
-        const denials = detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
+        // Exact records when the kernel offers them; the command's own messages otherwise.
+        const recorded = this.o.auditDenials?.takeFor(record.pid) ?? [];
+        const denials = recorded.length
+          ? recorded
+          : detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
         // Offer only grants Landlock can express; say so for the others.
         const grantsAll = denials.map(leastGrant);
         const works = denials.length ? this.o.policy.grantsThatWork(denials, grantsAll) : [];
