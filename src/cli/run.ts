@@ -121,6 +121,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
       events.emit({ event: 'exit', code: 127 });
       return { code: 127 };
     }
+    if (result.startError) say(`${program}: ${result.startError}`);
     if (result.signal) {
       const num = os.constants.signals[result.signal] ?? 0;
       events.emit({ event: 'exit', code: 128 + num, signal: result.signal });
@@ -144,7 +145,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
 interface AgentProcess {
   pid: number | undefined;
   kill(sig: NodeJS.Signals): void;
-  done: Promise<{ code: number; signal?: NodeJS.Signals; notFound?: boolean }>;
+  done: Promise<{ code: number; signal?: NodeJS.Signals; notFound?: boolean; startError?: string }>;
 }
 
 /** The agent with the terminal passed straight through (no prompts possible, or one-shot). */
@@ -154,7 +155,11 @@ function startInherited(file: string, argv: string[], env: Record<string, string
     pid: child.pid,
     kill: (sig) => child.kill(sig),
     done: child.then((r) => {
-      if (r.failed && r.exitCode === undefined && !r.signal) return { code: 127, notFound: (r as { code?: string }).code === 'ENOENT' };
+      if (r.failed && r.exitCode === undefined && !r.signal) {
+        // It never started: not found is 127, like a shell; anything else (not executable...) 126.
+        const notFound = (r as { code?: string }).code === 'ENOENT';
+        return { code: notFound ? 127 : 126, notFound, startError: notFound ? undefined : r.shortMessage };
+      }
       return { code: r.exitCode ?? 0, signal: r.signal };
     }),
   };
