@@ -158,7 +158,7 @@ function startInherited(file: string, argv: string[], env: Record<string, string
       if (r.failed && r.exitCode === undefined && !r.signal) {
         // It never started: not found is 127, like a shell; anything else (not executable...) 126.
         const notFound = (r as { code?: string }).code === 'ENOENT';
-        return { code: notFound ? 127 : 126, notFound, startError: notFound ? undefined : r.shortMessage };
+        return { code: notFound ? 127 : 126, notFound, startError: notFound ? undefined : (r.shortMessage ?? 'cannot be started').split('\n')[0] };
       }
       return { code: r.exitCode ?? 0, signal: r.signal };
     }),
