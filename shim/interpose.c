@@ -113,7 +113,12 @@
 /* Configuration and real functions: written only by the constructor, read-only afterwards.   */
 
 static int nono_enabled;
-static char nono_client[PATH_MAX];
+/* Strings the constructor keeps (client path, own path, NONO_* values) are packed one after
+ * another in one pool: this runs in every process the agent starts, and every page of .bss it
+ * writes costs a fault (measured: separate PATH_MAX buffers cost several faults per exec). */
+static char nono_pool[2 * PATH_MAX + 2 * (PATH_MAX + 64)];
+static size_t nono_pool_used;
+static const char *nono_client = "";
 static int nono_client_stat_ok;
 static dev_t nono_client_dev;
 static ino_t nono_client_ino;
@@ -122,7 +127,7 @@ static size_t nono_shell_count;
 
 /* This library, as an absolute path ("" if dladdr could not say): what a child's preload list
  * must contain. */
-static char nono_self[PATH_MAX];
+static const char *nono_self = "";
 
 /* Variables a child must get back if its environment lost them, as "NAME=value" ("" = unset). */
 static const char *const nono_kept_names[] = {
@@ -134,8 +139,16 @@ static const char *const nono_kept_names[] = {
  * agent starts, and each page of .bss written costs a page fault (measured: ~20 faults, ~0.17 ms
  * per exec, with one PATH_MAX buffer per variable). Unused entries point at "". */
 static const char *nono_kept[NONO_KEPT_COUNT];
-static char nono_kept_pool[2 * NONO_KEPT_MAX];
-static size_t nono_kept_used;
+
+/* Copies n bytes plus a NUL into the pool; NULL when it does not fit (never truncated). */
+static char *nono_keep(const char *s, size_t n) {
+  if (n + 1 > sizeof nono_pool - nono_pool_used) return NULL;
+  char *slot = nono_pool + nono_pool_used;
+  memcpy(slot, s, n);
+  slot[n] = '\0';
+  nono_pool_used += n + 1;
+  return slot;
+}
 
 typedef int (*nono_execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*nono_execv_fn)(const char *, char *const[]);
@@ -282,8 +295,10 @@ static void nono_load_config(void) {
   const char *client = getenv("NONO_SHELL_CLIENT");
   if (client == NULL || client[0] != '/') return;
   size_t len = strlen(client);
-  if (len >= sizeof nono_client) return;
-  memcpy(nono_client, client, len + 1);
+  if (len >= PATH_MAX) return;
+  char *kept = nono_keep(client, len);
+  if (kept == NULL) return;
+  nono_client = kept;
 
   struct stat st;
   if (stat(nono_client, &st) == 0) {
@@ -306,9 +321,12 @@ static void nono_record_inheritance(void) {
    * pointer to void *. The name is the one the loader used, absolute unless LD_PRELOAD was
    * relative; symlinks are not resolved, so it stays equal to the caller's preload entry. */
   Dl_info info;
+  char self[PATH_MAX];
   if (dladdr(&nono_enabled, &info) != 0 && info.dli_fname != NULL &&
-      nono_make_absolute(info.dli_fname, nono_self) != 0)
-    nono_self[0] = '\0';
+      nono_make_absolute(info.dli_fname, self) == 0) {
+    char *kept = nono_keep(self, strlen(self));
+    if (kept != NULL) nono_self = kept;
+  }
 
   for (size_t i = 0; i < NONO_KEPT_COUNT; i++) {
     nono_kept[i] = "";
@@ -317,13 +335,13 @@ static void nono_record_inheritance(void) {
     size_t name_len = strlen(nono_kept_names[i]), value_len = strlen(value);
     size_t need = name_len + 1 + value_len + 1;
     /* never carry a truncated value */
-    if (need > NONO_KEPT_MAX || need > sizeof nono_kept_pool - nono_kept_used) continue;
-    char *slot = nono_kept_pool + nono_kept_used;
+    if (need > NONO_KEPT_MAX || need > sizeof nono_pool - nono_pool_used) continue;
+    char *slot = nono_pool + nono_pool_used;
     memcpy(slot, nono_kept_names[i], name_len);
     slot[name_len] = '=';
     memcpy(slot + name_len + 1, value, value_len + 1);
     nono_kept[i] = slot;
-    nono_kept_used += need;
+    nono_pool_used += need;
   }
 }
 
