@@ -4,17 +4,12 @@
 // agent's own alternate screen, which the agent then redraws after a resize nudge); the agent's
 // output meanwhile is held back and replayed afterwards, and keystrokes go to the question.
 // Without a relay (a one-shot nono-shell typed by hand), the question is asked inline.
-import os from 'node:os';
 import type { IPty } from 'node-pty';
+import { portable } from '../policy/approvals.js';
 import type { Choice, Prompter, PromptRequest } from '../supervisor/prompt/types.js';
 
 const ALT_ON = /\x1b\[\?(1049|1047|47)h/g;
 const ALT_OFF = /\x1b\[\?(1049|1047|47)l/g;
-
-function portable(p: string): string {
-  const home = os.homedir();
-  return p.startsWith(home + '/') ? `~${p.slice(home.length)}` : p;
-}
 
 function clip(s: string, width: number): string {
   const flat = s.replace(/\s+/g, ' ');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { readElf } from './elf.js';
 import { csFlagNames, isMachoMagic, readMacho } from './macho.js';
 import { machoVerdict, type SliceVerdict } from './macho-verdict.js';
-import { preloadVerdict, type PreloadOutcome } from './preload-verdict.js';
+import { preloadVerdict, readHead, type PreloadOutcome } from './preload-verdict.js';
 import { detectSingleFile, type SingleFileKind } from './single-file.js';
 
 export type ExecutableFormat = 'elf' | 'macho' | 'script' | 'unknown';
@@ -70,16 +70,6 @@ function runsOnThisMachine(format: 'elf' | 'macho', arch: string[]): boolean {
 
 /** Mach-O slices are read whole; no agent comes near this, and a bigger file is refused, not read. */
 const MAX_MACHO_BYTES = 1 << 30;
-
-function readHead(file: string, bytes: number): Buffer {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    return buf.subarray(0, fs.readSync(fd, buf, 0, bytes, 0));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 export function sniffFormat(head: Buffer): ExecutableFormat {
   if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) return 'elf';

@@ -29,7 +29,8 @@ export function findOnPath(name: string, pathVar: string): string | undefined {
   return undefined;
 }
 
-function readHead(file: string, bytes: number): Buffer {
+/** The first `bytes` bytes of a file (fewer if it is shorter); throws when it cannot be read. */
+export function readHead(file: string, bytes: number): Buffer {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(bytes);

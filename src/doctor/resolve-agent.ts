@@ -9,7 +9,7 @@ import { readElf } from './elf.js';
 import { sniffFormat, type ExecutableFormat } from './executable.js';
 import { identifyAgent, type KnownAgent } from './known-agents.js';
 import { isMachoMagic } from './macho.js';
-import { findOnPath, followShebangs } from './preload-verdict.js';
+import { findOnPath, followShebangs, readHead } from './preload-verdict.js';
 
 export interface NpmPackage {
   name: string;
@@ -51,7 +51,8 @@ const MAX_SCAN_ENTRIES = 20000;
 
 const HOST_ELF_MACHINE: Record<string, number> = { x64: 62, arm64: 183, ia32: 3, arm: 40, riscv64: 243, loong64: 258, ppc64: 21, s390x: 22 };
 
-function realOrSelf(p: string): string {
+/** The resolved path, or the path as given when it cannot be resolved (missing, dangling). */
+export function realOrSelf(p: string): string {
   try {
     return fs.realpathSync(p);
   } catch {
@@ -59,16 +60,11 @@ function realOrSelf(p: string): string {
   }
 }
 
-function readHead(file: string, bytes: number): Buffer | undefined {
-  let fd: number | undefined;
+function readHeadOrNothing(file: string, bytes: number): Buffer | undefined {
   try {
-    fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(bytes);
-    return buf.subarray(0, fs.readSync(fd, buf, 0, bytes, 0));
+    return readHead(file, bytes);
   } catch {
     return undefined;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -96,7 +92,7 @@ export function findPackage(file: string): (NpmPackage & { bin?: string | Record
 
 /** Is this a native executable for this machine (ELF of our machine, or Mach-O on a Mac)? */
 function isHostNative(file: string): boolean {
-  const head = readHead(file, 4096);
+  const head = readHeadOrNothing(file, 4096);
   if (!head) return false;
   if (process.platform === 'darwin') return isMachoMagic(head);
   const elf = readElf(head);
@@ -174,7 +170,7 @@ export function resolveAgent(input: string, pathVar: string): AgentResolution {
   if (!input.includes('/')) chain.push(`${input}: found on PATH at ${found}`);
   const resolved = realOrSelf(found);
   if (resolved !== path.resolve(found)) chain.push(`${found} -> ${resolved} (symlink)`);
-  const head = readHead(resolved, 256) ?? Buffer.alloc(0);
+  const head = readHeadOrNothing(resolved, 256) ?? Buffer.alloc(0);
   const format = sniffFormat(head);
   const rawPkg = findPackage(resolved);
   const pkg: NpmPackage | undefined = rawPkg ? { name: rawPkg.name, version: rawPkg.version, dir: rawPkg.dir } : undefined;

@@ -33,8 +33,8 @@ export function loadApprovals(file: string): Profile | undefined {
   return parsed.data;
 }
 
-/** Paths under HOME are saved with ~ so the file reads like a profile a person would write. */
-function portable(p: string, home: string): string {
+/** Paths under HOME are written with ~ so they read like a profile a person would write. */
+export function portable(p: string, home = os.homedir()): string {
   return p === home ? '~' : p.startsWith(home + '/') ? `~${p.slice(home.length)}` : p;
 }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEVICE_RIGHTS, FS, NET, READ_RIGHTS, READ_WRITE_RIGHTS, SCOPE, handledFsForAbi } from './landlock-rights.js';
-import { PolicyError, type Access, type Deny, type Grant, type PolicyPart, type ResolvedPolicy } from './resolved-policy.js';
+import { PolicyError, partFor, type Access, type Deny, type Grant, type ResolvedPolicy } from './resolved-policy.js';
 
 export interface LandlockRule {
   path: string;
@@ -72,19 +72,9 @@ function rightsFor(access: Access): number {
   return READ_WRITE_RIGHTS;
 }
 
-function mergeParts(policy: ResolvedPolicy, target: 'command' | 'agent'): PolicyPart {
-  if (target === 'command') return policy;
-  return {
-    grants: [...policy.grants, ...policy.agent.grants],
-    denies: [...policy.denies, ...policy.agent.denies],
-    devices: [...new Set([...policy.devices, ...policy.agent.devices])],
-    network: policy.agent.network,
-  };
-}
-
 export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): CompiledLandlock {
   if (opts.abi < 1) throw new PolicyError('Landlock is not available on this kernel');
-  const part = mergeParts(policy, opts.target ?? 'command');
+  const part = partFor(policy, opts.target ?? 'command');
   const handledFs = handledFsForAbi(opts.abi);
   const out: CompiledLandlock = {
     abi: opts.abi,

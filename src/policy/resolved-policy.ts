@@ -58,4 +58,16 @@ export interface ResolvedPolicy extends PolicyPart {
   agent: PolicyPart;
 }
 
+/** What one sandbox gets: the command policy, or for the agent the command policy plus its own
+ * grants, denies and devices, with the agent's network instead of the commands'. */
+export function partFor(policy: ResolvedPolicy, target: 'command' | 'agent'): PolicyPart {
+  if (target === 'command') return policy;
+  return {
+    grants: [...policy.grants, ...policy.agent.grants],
+    denies: [...policy.denies, ...policy.agent.denies],
+    devices: [...new Set([...policy.devices, ...policy.agent.devices])],
+    network: policy.agent.network,
+  };
+}
+
 export class PolicyError extends Error {}

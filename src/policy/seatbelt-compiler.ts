@@ -12,7 +12,7 @@
 //   6. exceptions: explicit grants inside a deny (and any deny nested inside such an exception)
 //   7. Unix sockets the caller must reach (nono's own supervisor socket), whatever else says
 // Nothing here touches the filesystem, so the same policy gives the same bytes on any machine.
-import { PolicyError, type Access, type Deny, type Grant, type PolicyPart, type ResolvedPolicy } from './resolved-policy.js';
+import { PolicyError, partFor, type Access, type Deny, type Grant, type ResolvedPolicy } from './resolved-policy.js';
 import { isUnder, type SeatbeltFilter, type SeatbeltRule } from './sbpl-eval.js';
 
 export type { SeatbeltFilter, SeatbeltRule } from './sbpl-eval.js';
@@ -113,16 +113,6 @@ function ancestors(p: string): string[] {
 
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
 
-function mergeParts(policy: ResolvedPolicy, target: 'command' | 'agent'): PolicyPart {
-  if (target === 'command') return policy;
-  return {
-    grants: [...policy.grants, ...policy.agent.grants],
-    denies: [...policy.denies, ...policy.agent.denies],
-    devices: uniq([...policy.devices, ...policy.agent.devices]),
-    network: policy.agent.network,
-  };
-}
-
 // Services a shell, libc and dyld look up by name. Kept short: each one is a door out of the
 // sandbox into a daemon that acts with the user's full rights.
 const BASE_MACH_SERVICES = [
@@ -167,7 +157,7 @@ const overlaps = (g: GrantItem, d: DenyItem) => (d.read && g.read) || g.write;
 
 export function compileSeatbelt(policy: ResolvedPolicy, opts: SeatbeltOptions): CompiledSeatbelt {
   sbplString(opts.tag, 'the tag');
-  const part = mergeParts(policy, opts.target);
+  const part = partFor(policy, opts.target);
   const resolve = opts.resolve ?? defaultSpellings;
   const warnings: string[] = [];
   const rules: SeatbeltRule[] = [];

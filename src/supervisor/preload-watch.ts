@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { NativeAddon } from '../native/addon.js';
 import { nativePaths } from '../native/paths.js';
 import { findOnPath, preloadVerdict, type PreloadOutcome } from '../doctor/preload-verdict.js';
+import { realOrSelf } from '../doctor/resolve-agent.js';
 import { commandTree } from './process-tree.js';
 
 export interface PreloadFinding {
@@ -67,14 +68,6 @@ export class PreloadWatch {
     }
     for (const f of findings) this.log(`interposer ${f.status} in pid ${f.pid} (${f.exe})${f.reason ? `: ${f.reason}` : ''}`);
     return findings;
-  }
-}
-
-function realOrSelf(p: string): string {
-  try {
-    return p && fs.realpathSync(p);
-  } catch {
-    return p;
   }
 }
 

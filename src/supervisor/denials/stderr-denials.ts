@@ -20,6 +20,7 @@ import { explainLandlock, type Operation } from '../../policy/explain-landlock.j
 import type { CompiledLandlock } from '../../policy/landlock-compiler.js';
 import { NET } from '../../policy/landlock-rights.js';
 import type { Denial, DenialOp } from './types.js';
+import { nearestExistingDir } from './least-grant.js';
 
 export interface StderrContext {
   /** Where the command started: relative paths in messages are relative to it. */
@@ -596,12 +597,6 @@ interface Creds {
 function modeAllows(st: fs.Stats, want: number, who: Creds): boolean {
   const bits = st.uid === who.uid ? (st.mode >> 6) & 7 : who.gids.includes(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
   return (bits & want) === want;
-}
-
-function nearestExistingDir(p: string): string {
-  let cur = path.dirname(p);
-  while (cur !== '/' && kindOf(cur) !== 'dir') cur = path.dirname(cur);
-  return cur;
 }
 
 /** Would the file modes let this user do it outside the sandbox? If not, the kernel refused on
