@@ -56,7 +56,9 @@ export class PreloadWatch {
     if (!alive && !this.loaded.has(agentPid) && !findOnPath(program, pathVar)) return [];
     const pids = alive ? commandTree(agentPid) : [agentPid];
     for (const pid of pids) {
-      const exe = realOrSelf(this.loaded.get(pid) ?? exeOf(pid) ?? (pid === agentPid ? findOnPath(program, pathVar) ?? program : ''));
+      const raw = this.loaded.get(pid) ?? exeOf(pid) ?? (pid === agentPid ? findOnPath(program, pathVar) ?? program : '');
+      // Not realpath(''): that is the working directory, not "unknown".
+      const exe = raw ? realOrSelf(raw) : '';
       if (!exe || expected.has(exe)) continue;
       if (this.loaded.has(pid)) {
         if (pid === agentPid) findings.push({ pid, exe, status: 'loaded' });
