@@ -33,7 +33,7 @@ program
   .command('run')
   .description('run PROGRAM (an agent) with each of its shell commands sandboxed')
   .usage('[options] -- PROGRAM [ARGS...]')
-  .option('-p, --profile <name|file>', 'the policy profile (built-in, ~/.config/nono/profiles/NAME.json, or a file)', 'default')
+  .option('-p, --profile <name|file>', "the policy profile (built-in, ~/.config/nono/profiles/NAME.json, or a file); default: the recognised agent's built-in profile, else default")
   .option('--allow <path>', 'also let commands read and write PATH (repeatable; may re-allow a path inside a protected one)', collect, [])
   .option('--read <path>', 'also let commands read PATH (repeatable)', collect, [])
   .option('--write <path>', 'also let commands write (not read) PATH (repeatable)', collect, [])
