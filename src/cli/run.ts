@@ -9,6 +9,7 @@ import { programBlocked, blockedLine } from '../policy/agent-program.js';
 import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
+import { preloadablePath } from '../supervisor/preload-path.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
 import { startSession } from '../supervisor/start-session.js';
 import { chooseProfile, execFailureLine, readExecFailure } from './agent-start.js';
@@ -39,13 +40,13 @@ export interface RunOutcome {
 /** How long after the start nono decides whether the interposer reached the agent. */
 const PRELOAD_CHECK_MS = 1500;
 
-function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean): Record<string, string> {
+function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean, interposer: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, additions);
   env.PATH = [proxyPathDir, env.PATH ?? '/usr/bin:/bin'].join(':');
   // Keep whatever the user preloads, after ours.
-  env.LD_PRELOAD = [nativePaths.interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
+  env.LD_PRELOAD = [interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
   if (shellPrefix) env.CLAUDE_CODE_SHELL_PREFIX = path.join(proxyBinDir, 'nono-prefix');
   return env;
 }
@@ -87,7 +88,14 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
   }
-  const env = agentEnvironment(s.agentEnv, opts.shellPrefix);
+  let env: Record<string, string>;
+  try {
+    env = agentEnvironment(s.agentEnv, opts.shellPrefix, preloadablePath(s.session.dir));
+  } catch (e) {
+    s.close();
+    events.close();
+    throw e;
+  }
   // Never start blind: an agent its sandbox cannot even run gets one line, not an empty screen.
   const blocked = sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(s.agentPolicy, agent) : undefined;
   if (blocked) {
