@@ -135,6 +135,15 @@ describe('an agent that cannot start inside its sandbox', () => {
     expect(r.stderr).toBe(`nono: ${script} cannot start: the #! interpreter of ${script} /nonexistent/nono-test-node does not exist`);
   });
 
+  it('a directory named as the agent: nothing granted, one line, exit 126', async () => {
+    const dir = path.join(home.base, 'a-directory');
+    fs.mkdirSync(dir, { recursive: true });
+    const r = await nonoRun(['--verbose', '--', dir], npmAgent.binDir);
+    expect(r.exitCode).toBe(126);
+    expect(r.stderr).not.toMatch(/agent sandbox: read and run/);
+    expect(r.stderr.split('\n').filter((l) => !/^nono: (denials|session|profile) /.test(l) && l)).toEqual([`nono: ${dir} cannot start: the program ${dir} is a directory`]);
+  });
+
   it('its package directory holds a protected path: refused with one line, nothing granted, exit 126', async () => {
     const profile = path.join(home.base, 'protect-in-package.json');
     const secret = path.join(npmAgent.unit, 'secrets');

@@ -62,6 +62,8 @@ export function execFailureLine(program: string, f: ExecFailure, agent: AgentRes
   const files = programFiles(agent);
   const missing = files.find((x) => !fs.existsSync(x.path)) ?? missingInterpreter(agent);
   if (missing) return { code: 126, line: `${program} cannot start: ${missing.role} ${missing.path} does not exist` };
+  const dir = files.find((x) => fs.statSync(x.path).isDirectory());
+  if (dir) return { code: 126, line: `${program} cannot start: ${dir.role} ${dir.path} is a directory` };
   const blocked = programBlocked(agentPolicy, agent);
   if (blocked) return { code: 126, line: blockedLine(program, blocked) };
   for (const x of files) {

@@ -5,6 +5,7 @@
 // read+execute grants, for the agent only, for exactly what is not readable yet: the file, or the
 // unit it was installed as (the npm package root, the Nix store entry, the Homebrew keg). A unit
 // that holds a protected path is refused, never opened.
+import fs from 'node:fs';
 import path from 'node:path';
 import { readElf } from '../doctor/elf.js';
 import { readHead } from '../doctor/preload-verdict.js';
@@ -89,6 +90,8 @@ export function grantAgentProgram(policy: ResolvedPolicy, agentPolicy: CompiledL
   const added: ProgramGrant[] = [];
   const readDenies = agentPolicy.denies.filter((d) => (d.rights & READ_RIGHTS) !== 0);
   for (const f of programFiles(r)) {
+    // Only programs are granted: a directory or device named as the agent gets nothing (its exec fails, and says so).
+    if (!fs.statSync(f.path, { throwIfNoEntry: false })?.isFile()) continue;
     if (canRun(agentPolicy, f.path) || added.some((g) => isInside(f.path, g.path))) continue;
     const unit = installUnit(f.path);
     const target: ProgramGrant = unit
