@@ -123,6 +123,8 @@ export function grantAgentProgram(policy: ResolvedPolicy, agentPolicy: CompiledL
 /** The first file of the agent's start that its sandbox still cannot read and run, and why. */
 export function programBlocked(agentPolicy: CompiledLandlock, r: AgentResolution): { file: ProgramFile; decidedBy: string } | undefined {
   for (const f of programFiles(r)) {
+    // Not a program at all (a directory...): its exec fails and nono says that instead.
+    if (!fs.statSync(f.path, { throwIfNoEntry: false })?.isFile()) continue;
     for (const op of ['execute', 'read'] as const) {
       const e = explainLandlock(agentPolicy, f.path, op);
       if (!e.allowed) return { file: f, decidedBy: e.decidedBy };
