@@ -101,6 +101,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   if (blocked) {
     say(blockedLine(program, blocked));
     events.emit({ event: 'exit', code: 126 });
+    s.audit.write({ type: 'session-end', code: 126 });
     s.close();
     events.close();
     return { code: 126 };
