@@ -3,7 +3,7 @@
  *
  *   nono-landlock-exec --handled-fs MASK [--handled-net MASK] [--scoped MASK] [--log-new-exec]
  *                      [--net-filter no-tcp|ports] [--path RIGHTS:PATH]... [--port RIGHTS:PORT]...
- *                      -- PROGRAM [ARGS...]
+ *                      [--exec-report FILE] -- PROGRAM [ARGS...]
  *
  * RIGHTS and MASK are Landlock access bit masks (decimal or 0x hex), computed by the policy
  * compiler in src/policy. The rules are not interpreted here: this program only applies them,
@@ -11,8 +11,13 @@
  * longer exists grants nothing and is skipped; every other failure stops before the exec
  * (exit 126), so nothing ever runs with less protection than asked for.
  * `nono run` uses it to sandbox the agent process itself.
+ *
+ * --exec-report FILE: if the final exec fails, write "ERRNO STRERROR" to FILE (opened before the
+ * sandbox, close-on-exec, so a successful exec leaves it empty) and print nothing: `nono run`
+ * then says in one line what could not be run, instead of a bare "Permission denied".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -38,7 +43,7 @@ static int parse_u64(const char *s, uint64_t *out) {
 static void usage_error(const char *msg, const char *arg) {
   fprintf(stderr, PROG ": %s%s%s\nusage: " PROG
           " --handled-fs MASK [--handled-net MASK] [--scoped MASK] [--log-new-exec] [--net-filter no-tcp|ports]"
-          " [--path RIGHTS:PATH]... [--port RIGHTS:PORT]... -- PROGRAM [ARGS...]\n",
+          " [--path RIGHTS:PATH]... [--port RIGHTS:PORT]... [--exec-report FILE] -- PROGRAM [ARGS...]\n",
           msg, arg ? ": " : "", arg ? arg : "");
   exit(126);
 }
@@ -47,7 +52,7 @@ int main(int argc, char **argv) {
   struct nono_ruleset_spec spec = {0};
   uint32_t flags = 0;
   int net_filter = NONO_NET_FILTER_NONE;
-  int i = 1, have_fs = 0;
+  int i = 1, have_fs = 0, report_fd = -1;
   /* First pass: the masks, which the rules need. */
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
     const char *a = argv[i];
@@ -61,6 +66,16 @@ int main(int argc, char **argv) {
       if (!strcmp(argv[i], "no-tcp")) net_filter = NONO_NET_FILTER_NO_TCP;
       else if (!strcmp(argv[i], "ports")) net_filter = NONO_NET_FILTER_PORTS;
       else usage_error("--net-filter takes no-tcp or ports", argv[i]);
+      continue;
+    }
+    else if (!strcmp(a, "--exec-report")) {
+      if (++i >= argc) usage_error("missing file after", a);
+      /* Opened now: the sandbox may not allow creating it later. */
+      report_fd = open(argv[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (report_fd < 0) {
+        fprintf(stderr, PROG ": cannot open %s: %s\n", argv[i], strerror(errno));
+        return 126;
+      }
       continue;
     }
     else if (!strcmp(a, "--path") || !strcmp(a, "--port")) { i++; continue; }
@@ -85,7 +100,7 @@ int main(int argc, char **argv) {
   for (i = 1; i < prog - 1; i++) {
     int is_path = !strcmp(argv[i], "--path"), is_port = !strcmp(argv[i], "--port");
     if (!is_path && !is_port) {
-      if (strcmp(argv[i], "--log-new-exec") != 0) i++; /* skip the option's value */
+      if (strcmp(argv[i], "--log-new-exec") != 0) i++; /* skip the option's value (--exec-report's too) */
       continue;
     }
     const char *spec_arg = argv[++i];
@@ -123,6 +138,10 @@ int main(int argc, char **argv) {
   if (getppid() == 1) return 126; /* nono already gone */
   execvp(argv[prog], &argv[prog]);
   int e = errno;
+  if (report_fd >= 0) {
+    dprintf(report_fd, "%d %s\n", e, strerror(e));
+    return e == ENOENT ? 127 : 126;
+  }
   if (e == ENOENT) {
     fprintf(stderr, "nono: %s: command not found\n", argv[prog]);
     return 127;

@@ -20,6 +20,7 @@ import { detectSingleFile } from '../src/doctor/single-file.js';
 import type { NativeAddon } from '../src/native/addon.js';
 import { CPU_ARM64, CPU_X86_64, buildThin, fat, plist } from './fixtures/doctor/macho-builder.js';
 import { cli, fixtures, proxyBash, root } from './helpers/paths.js';
+import { copyForOtherUser } from './helpers/other-user.js';
 
 const CHECK_NAMES = ['platform', 'sandbox-backend', 'native-addon', 'interposer', 'exec-helper', 'proxy-entries', 'round-trip', 'preload-handshake', 'profile'];
 const SEA_FUSE_SET = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1';
@@ -121,7 +122,9 @@ describe('analyzeExecutable on ELF files', () => {
     expect(analyzeExecutable(p('with-caps'), { pathVar: '' }).preload).toBe(process.getuid!() === 0 ? 'loads' : 'stripped');
     if (process.getuid!() !== 0) return;
     // As nobody, the capabilities would be raised on exec, so the loader runs in secure mode.
-    const script = `import(${JSON.stringify(pathToFileURL(path.join(root, 'dist', 'doctor', 'executable.js')).href)}).then((m) => ` +
+    // A copy of the compiled reader: the checkout itself may be in a directory nobody cannot enter.
+    const copy = copyForOtherUser(p('nono-copy'), ['package.json', 'dist', 'native/nono_addon.node']);
+    const script = `import(${JSON.stringify(pathToFileURL(path.join(copy, 'dist', 'doctor', 'executable.js')).href)}).then((m) => ` +
       `process.stdout.write(JSON.stringify(m.analyzeExecutable(${JSON.stringify(p('with-caps'))}, { pathVar: '' }))))`;
     const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', script]);
     expect(JSON.parse(r.stdout)).toMatchObject({ preload: 'stripped', reason: expect.stringMatching(/file capabilities/) });

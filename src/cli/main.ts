@@ -1,25 +1,39 @@
 #!/usr/bin/env node
 // The `nono` command: commander wiring only; each subcommand lives in its own module.
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Command, Option } from 'commander';
+import { packageRoot } from '../native/paths.js';
 import { PolicyError } from '../policy/resolved-policy.js';
 import { auditCommand } from './audit.js';
 import { doctorCommand } from './doctor.js';
 import { profileCommand } from './profile.js';
 import { run, runHelpText } from './run.js';
 
+/** The version of the package this CLI belongs to, read from its package.json when it runs. */
+function packageVersion(): string {
+  const file = path.join(packageRoot, 'package.json');
+  try {
+    return String((JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch (e) {
+    return `unknown (cannot read ${file}: ${(e as Error).message})`;
+  }
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = new Command()
   .name('nono')
   .description('Run an AI coding agent so that every shell command it starts runs in its own kernel sandbox.')
-  .showHelpAfterError('(run `nono --help` for usage)');
+  .showHelpAfterError('(run `nono --help` for usage)')
+  .version(packageVersion(), '-V, --version', "print nono's version and exit");
 
 program
   .command('run')
   .description('run PROGRAM (an agent) with each of its shell commands sandboxed')
   .usage('[options] -- PROGRAM [ARGS...]')
-  .option('-p, --profile <name|file>', 'the policy profile (built-in, ~/.config/nono/profiles/NAME.json, or a file)', 'default')
+  .option('-p, --profile <name|file>', "the policy profile (built-in, ~/.config/nono/profiles/NAME.json, or a file); default: the recognised agent's built-in profile, else default")
   .option('--allow <path>', 'also let commands read and write PATH (repeatable; may re-allow a path inside a protected one)', collect, [])
   .option('--read <path>', 'also let commands read PATH (repeatable)', collect, [])
   .option('--write <path>', 'also let commands write (not read) PATH (repeatable)', collect, [])

@@ -4,16 +4,21 @@
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { resolveAgent } from '../doctor/resolve-agent.js';
+import { programBlocked, blockedLine } from '../policy/agent-program.js';
 import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
+import { preloadablePath } from '../supervisor/preload-path.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
 import { startSession } from '../supervisor/start-session.js';
+import { chooseProfile, execFailureLine, readExecFailure } from './agent-start.js';
 import { EventSink } from './json-events.js';
 import { TerminalPrompter } from './terminal-prompter.js';
 import * as ptyModule from 'node-pty';
 
 export interface RunOptions {
+  /** Unset: the built-in profile of a recognised agent, else default. */
   profile?: string;
   cli: CommandLineAdditions;
   agentSandbox: boolean;
@@ -35,13 +40,13 @@ export interface RunOutcome {
 /** How long after the start nono decides whether the interposer reached the agent. */
 const PRELOAD_CHECK_MS = 1500;
 
-function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean): Record<string, string> {
+function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean, interposer: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, additions);
   env.PATH = [proxyPathDir, env.PATH ?? '/usr/bin:/bin'].join(':');
   // Keep whatever the user preloads, after ours.
-  env.LD_PRELOAD = [nativePaths.interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
+  env.LD_PRELOAD = [interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
   if (shellPrefix) env.CLAUDE_CODE_SHELL_PREFIX = path.join(proxyBinDir, 'nono-prefix');
   return env;
 }
@@ -53,9 +58,15 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   const prompter = opts.onDenial === 'prompt' && haveTerminal ? new TerminalPrompter() : undefined;
   // The agent gets a pty nono relays only when nono may need the screen for a question.
   const relay = prompter !== undefined && !opts.oneShot;
+  const sandboxAgent = opts.agentSandbox && !opts.oneShot;
+  // The agent as `nono doctor --agent` sees it: picks the profile, and what its sandbox must let it run.
+  const agent = opts.oneShot ? undefined : resolveAgent(program, process.env.PATH ?? '/usr/bin:/bin');
+  const chosen = chooseProfile(opts.profile, agent);
+  if (chosen.line) say(chosen.line);
   const s = startSession({
     workdir: process.cwd(),
-    profile: opts.profile,
+    profile: chosen.profile,
+    agentProgram: sandboxAgent ? agent : undefined,
     cli: opts.cli,
     verbose: opts.verbose,
     onDenial: prompter ? 'prompt' : 'deny',
@@ -71,19 +82,39 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     landlockAbi: s.commandPolicy.abi,
     rules: s.commandPolicy.rules.length,
     tcp: s.commandPolicy.handledNet ? 'blocked' : 'open',
+    ...(s.agentProgramGrants.length ? { agentProgram: s.agentProgramGrants } : {}),
   });
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
   }
-  const env = agentEnvironment(s.agentEnv, opts.shellPrefix);
-  const sandboxAgent = opts.agentSandbox && !opts.oneShot;
+  let env: Record<string, string>;
+  try {
+    env = agentEnvironment(s.agentEnv, opts.shellPrefix, preloadablePath(s.session.dir));
+  } catch (e) {
+    s.close();
+    events.close();
+    throw e;
+  }
+  // Never start blind: an agent its sandbox cannot even run gets one line, not an empty screen.
+  const blocked = sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(s.agentPolicy, agent) : undefined;
+  if (blocked) {
+    say(blockedLine(program, blocked));
+    events.emit({ event: 'exit', code: 126 });
+    s.audit.write({ type: 'session-end', code: 126 });
+    s.close();
+    events.close();
+    return { code: 126 };
+  }
 
   let file = program;
   let argv = args;
+  // Where the exec helper reports a failed exec (empty once the agent really started).
+  const execReport = path.join(s.session.dir, 'agent-exec');
+  const execFailed = () => (sandboxAgent ? readExecFailure(execReport) : undefined);
   if (sandboxAgent) {
     file = nativePaths.execHelper;
-    argv = [...execHelperArgs(s.agentPolicy), '--', program, ...args];
+    argv = [...execHelperArgs(s.agentPolicy), '--exec-report', execReport, '--', program, ...args];
   } else if (!opts.oneShot) {
     say('warning: --no-agent-sandbox: the agent itself runs unsandboxed; only the shell commands that reach nono-shell are sandboxed');
   }
@@ -104,6 +135,8 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   const checkPreload = () => {
     if (checked || opts.oneShot || child.pid === undefined) return;
     checked = true;
+    // An agent that never started loaded nothing: its exec failure is the news, not the interposer.
+    if (execFailed()) return;
     for (const f of s.preloadWatch.evaluate(child.pid, program, env.PATH!, sandboxAgent)) {
       const agent = f.pid === child.pid;
       events.emit({ event: 'preload', agent, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });
@@ -116,6 +149,14 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     clearTimeout(timer);
     // A short-lived agent: decide now, from what it reported while it ran.
     checkPreload();
+    const failure = execFailed();
+    if (failure) {
+      const { code, line } = execFailureLine(program, failure, agent, s.agentPolicy);
+      say(line);
+      events.emit({ event: 'exit', code });
+      s.audit.write({ type: 'session-end', code });
+      return { code };
+    }
     if (result.notFound) {
       say(`${program}: command not found`);
       events.emit({ event: 'exit', code: 127 });
@@ -208,9 +249,15 @@ warns if the program did not load the interposer (static, setuid or capability b
 says which routes still protect you.
 
 Examples:
-  nono run -- claude
+  nono run -- claude                  (recognised: uses the claude-code profile, and says so)
   nono run --allow ~/src/shared-lib --allow-net -- gemini
   nono run --verbose --json-events /tmp/nono.jsonl -- node my-agent.js
 
-Exit status: PROGRAM's. 126: nono could not start a sandbox; 127: PROGRAM not found.
+Profile: with no --profile, an agent nono recognises (as \`nono doctor --agent\` does: Claude Code,
+Gemini CLI, Codex) gets its built-in profile; any other program gets default.
+The agent's own sandbox may also read and run the agent's program wherever it is installed (its
+npm package, Nix store entry or Homebrew keg; --verbose lists it), never a protected path.
+
+Exit status: PROGRAM's. 126: nono could not start a sandbox, or PROGRAM could not be started in it
+(one line says what); 127: PROGRAM not found.
 `;

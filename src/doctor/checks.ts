@@ -10,6 +10,7 @@ import { loadAddon, type NativeAddon } from '../native/addon.js';
 import { nativePaths, packageRoot, proxyBinDir } from '../native/paths.js';
 import { AGENT_SCOPES, COMMAND_SCOPES, compileLandlock } from '../policy/landlock-compiler.js';
 import { resolveProfile } from '../policy/resolve-profile.js';
+import { preloadablePath } from '../supervisor/preload-path.js';
 import { startSession } from '../supervisor/start-session.js';
 import type { RouteEnvironment } from './routes.js';
 
@@ -270,9 +271,15 @@ async function roundTripCheck(s: ReturnType<typeof startSession>, workdir: strin
 async function handshakeCheck(s: ReturnType<typeof startSession>): Promise<Check> {
   const name = 'preload-handshake';
   if (process.platform !== 'linux') return warn(name, 'only checked on Linux so far', 'none yet on this platform');
+  let preload: string;
+  try {
+    preload = preloadablePath(s.session.dir);
+  } catch (e) {
+    return warn(name, (e as Error).message, 'move nono to a path without spaces or colons');
+  }
   const child = execa('/bin/sleep', ['0.2'], {
     env: probeEnv({
-      LD_PRELOAD: nativePaths.interposer,
+      LD_PRELOAD: preload,
       NONO_HANDSHAKE: s.preloadWatch.socketPath,
       NONO_SHELL_CLIENT: nativePaths.client,
     }),

@@ -30,9 +30,20 @@ export interface AgentResolution {
   /** How `executable` was found: the file itself, a script's interpreter, or a launcher's native binary. */
   executableRole?: 'self' | 'interpreter' | 'native-from-launcher';
   package?: NpmPackage;
+  /**
+   * Every file started or read to start the agent, resolved, in order: the program itself, each
+   * #! interpreter (and what `env` finds), the native binary a launcher starts. What the agent's
+   * own sandbox must let it read and run (src/policy/agent-program.ts).
+   */
+  files: AgentFile[];
   known?: KnownAgent;
   /** One line: what this agent is. */
   description: string;
+}
+
+export interface AgentFile {
+  path: string;
+  role: 'program' | 'interpreter' | 'native-from-launcher';
 }
 
 const packageJsonSchema = z.object({
@@ -157,18 +168,21 @@ function binNamesFor(pkg: NpmPackage & { bin?: string | Record<string, string> }
 
 export function resolveAgent(input: string, pathVar: string): AgentResolution {
   const chain: string[] = [];
+  const files: AgentFile[] = [];
   const found = findOnPath(input, pathVar);
   if (!found || !fs.existsSync(found)) {
     return {
       input,
       format: 'missing',
       chain,
+      files,
       description: input.includes('/') ? `${input}: no such file` : `${input}: not found on PATH`,
       known: identifyAgent({ names: [path.basename(input)] }),
     };
   }
   if (!input.includes('/')) chain.push(`${input}: found on PATH at ${found}`);
   const resolved = realOrSelf(found);
+  files.push({ path: resolved, role: 'program' });
   if (resolved !== path.resolve(found)) chain.push(`${found} -> ${resolved} (symlink)`);
   const head = readHeadOrNothing(resolved, 256) ?? Buffer.alloc(0);
   const format = sniffFormat(head);
@@ -177,7 +191,7 @@ export function resolveAgent(input: string, pathVar: string): AgentResolution {
   if (pkg) chain.push(`${resolved} belongs to the npm package ${pkg.name}${pkg.version ? `@${pkg.version}` : ''} (${pkg.dir})`);
   const names = [path.basename(input), path.basename(found), path.basename(resolved)].map(stem);
   const known = identifyAgent({ packageName: pkg?.name, names });
-  const base: Omit<AgentResolution, 'executable' | 'description'> = { input, resolved, format, chain, package: pkg, known };
+  const base: Omit<AgentResolution, 'executable' | 'description'> = { input, resolved, format, chain, files, package: pkg, known };
 
   if (format !== 'script') {
     const what = format === 'elf' ? 'ELF executable' : format === 'macho' ? 'Mach-O executable' : 'file of unknown format';
@@ -188,6 +202,9 @@ export function resolveAgent(input: string, pathVar: string): AgentResolution {
   try {
     const { executable, steps } = followShebangs(resolved, pathVar);
     for (const s of steps) {
+      // `#!/usr/bin/env node` starts env, then node: both are run.
+      const named = s.line.split(/\s+/)[0]!;
+      for (const f of new Set([named, s.next])) files.push({ path: realOrSelf(f), role: 'interpreter' });
       chain.push(`${s.script} starts with #!${s.line}: ${s.viaEnv ? `env finds ${s.viaEnv} on PATH at ${s.next}` : `run by ${s.next}`}`);
     }
     interpreter = realOrSelf(executable);
@@ -202,6 +219,7 @@ export function resolveAgent(input: string, pathVar: string): AgentResolution {
     const natives = findLaunchedNative(pkg!, wanted);
     if (natives.length > 0) {
       const native = natives[0]!;
+      files.push({ path: native, role: 'native-from-launcher' });
       chain.push(
         `${pkg!.name}'s launcher ${path.relative(pkg!.dir, resolved)} starts the native binary ${native}` +
           (natives.length > 1 ? ` (also found: ${natives.slice(1).join(', ')})` : ''),

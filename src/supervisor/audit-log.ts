@@ -11,7 +11,7 @@ export function auditFile(home = os.homedir()): string {
 }
 
 export type AuditRecord =
-  | { type: 'session'; cwd: string; profile: string; policy: string; argv: string[] }
+  | { type: 'session'; cwd: string; profile: string; policy: string; argv: string[]; agentProgram?: Array<{ path: string; kind: string; why: string }> }
   | { type: 'command'; seq: number; argv: string[]; cwd: string; route: string; policy: string; exit: { code: number } | { signal: number }; durationMs: number; attempts: number; killedBecause?: string }
   | { type: 'denial'; seq: number; op: string; path?: string; port?: number; evidence: string; source: string }
   | { type: 'prompt'; seq: number; grants: string[] }

@@ -10,6 +10,8 @@ import { AGENT_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/
 import { PolicyError, type ResolvedPolicy } from '../policy/resolved-policy.js';
 import { resolveProfile, type CommandLineAdditions } from '../policy/resolve-profile.js';
 import { approvalsFile } from '../policy/approvals.js';
+import { grantAgentProgram, type ProgramGrant } from '../policy/agent-program.js';
+import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { AuditLog, auditFile } from './audit-log.js';
 import { CommandPolicy } from './command-policy.js';
 import { DenialHandler } from './denial-handler.js';
@@ -40,6 +42,8 @@ export interface SessionOptions {
   approvalsFile?: string;
   /** The agent's command line, for the audit log. */
   argv?: string[];
+  /** The agent as `nono doctor --agent` resolves it: its sandbox may read and run its program. */
+  agentProgram?: AgentResolution;
   /** Where denials come from: Landlock's audit records when readable ('auto'), or stderr only. */
   denialSource?: 'auto' | 'stderr';
   verbose: boolean;
@@ -55,6 +59,8 @@ export interface RunningSession {
   audit: AuditLog;
   commandPolicy: CompiledLandlock;
   agentPolicy: CompiledLandlock;
+  /** What the agent's sandbox got so the agent can read and run its own program (agent only). */
+  agentProgramGrants: ProgramGrant[];
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
   agentEnv: Record<string, string>;
   warnings: string[];
@@ -108,10 +114,21 @@ export function startSession(opts: SessionOptions): RunningSession {
     createProfileDirs(policy, home);
     const livePolicy = new CommandPolicy(addon, policy, abi);
     const commandPolicy = livePolicy.current.compiled;
-    const agentPolicy = compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
+    const compileAgent = () => compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
+    let agentPolicy = compileAgent();
+    const agentProgramGrants = opts.agentProgram ? grantAgentProgram(policy, agentPolicy, opts.agentProgram) : [];
+    if (agentProgramGrants.length) agentPolicy = compileAgent();
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
+    for (const g of agentProgramGrants) log(`agent sandbox: read and run ${g.path} (${g.why})`);
     const audit = new AuditLog(opts.auditFile === undefined ? auditFile(home) : opts.auditFile || undefined, session.id);
-    audit.write({ type: 'session', cwd: path.resolve(opts.workdir), profile: policy.chain.join(' <- '), policy: livePolicy.current.digest, argv: opts.argv ?? [] });
+    audit.write({
+      type: 'session',
+      cwd: path.resolve(opts.workdir),
+      profile: policy.chain.join(' <- '),
+      policy: livePolicy.current.digest,
+      argv: opts.argv ?? [],
+      ...(agentProgramGrants.length ? { agentProgram: agentProgramGrants } : {}),
+    });
     const denials = new DenialHandler({
       mode: opts.onDenial === 'prompt' && opts.prompter ? 'prompt' : 'deny',
       prompter: opts.prompter,
@@ -163,6 +180,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       policy,
       commandPolicy,
       agentPolicy,
+      agentProgramGrants,
       agentEnv,
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
       audit,

@@ -1,0 +1,79 @@
+// What `nono run` decides about the agent before and after starting it: which profile when none
+// was given (the built-in one of an agent `nono doctor` recognises), and, when the agent's exec
+// failed inside its sandbox, the one line that says what could not be run and how to allow it.
+import fs from 'node:fs';
+import { readHead } from '../doctor/preload-verdict.js';
+import type { AgentResolution } from '../doctor/resolve-agent.js';
+import { blockedLine, programBlocked, programFiles } from '../policy/agent-program.js';
+import type { CompiledLandlock } from '../policy/landlock-compiler.js';
+
+/** The profile to use, and the line that says so when nono chose it. */
+export function chooseProfile(given: string | undefined, agent: AgentResolution | undefined): { profile: string; line?: string } {
+  if (given !== undefined) return { profile: given };
+  // Only an agent that is really there: a missing one ends in "command not found" anyway.
+  const known = agent && agent.format !== 'missing' ? agent.known : undefined;
+  if (!known) return { profile: 'default' };
+  return {
+    profile: known.profile,
+    line: `using profile ${known.profile} for ${agent!.input} (recognised as ${known.name}); --profile default to override`,
+  };
+}
+
+export interface ExecFailure {
+  errno: number;
+  message: string;
+}
+
+/** What shim/landlock_exec.c wrote to its --exec-report file: set only when the exec failed. */
+export function readExecFailure(file: string): ExecFailure | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^(\d+) (.*)\n?$/.exec(text);
+  return m ? { errno: Number(m[1]), message: m[2]! } : undefined;
+}
+
+const ENOENT = 2;
+
+/** A #! line naming an interpreter that is not there (resolution stops before it, so look). */
+function missingInterpreter(agent: AgentResolution): { role: string; path: string } | undefined {
+  const last = agent.files.at(-1)?.path;
+  if (!last) return undefined;
+  let head: string;
+  try {
+    head = readHead(last, 256).toString('latin1');
+  } catch {
+    return undefined;
+  }
+  const interp = head.startsWith('#!') ? head.slice(2).split('\n')[0]!.trim().split(/\s+/)[0] : undefined;
+  return interp && !fs.existsSync(interp) ? { role: `the #! interpreter of ${last}`, path: interp } : undefined;
+}
+
+/**
+ * The exit status and the one line for an agent whose exec failed inside its sandbox: the file
+ * its sandbox does not let it read or run, a file that is missing or not executable, or else the
+ * kernel's own reason.
+ */
+export function execFailureLine(program: string, f: ExecFailure, agent: AgentResolution | undefined, agentPolicy: CompiledLandlock): { code: number; line: string } {
+  if (!agent || agent.format === 'missing') return { code: 127, line: `${program}: command not found` };
+  const files = programFiles(agent);
+  const missing = files.find((x) => !fs.existsSync(x.path)) ?? missingInterpreter(agent);
+  if (missing) return { code: 126, line: `${program} cannot start: ${missing.role} ${missing.path} does not exist` };
+  const dir = files.find((x) => fs.statSync(x.path).isDirectory());
+  if (dir) return { code: 126, line: `${program} cannot start: ${dir.role} ${dir.path} is a directory` };
+  const blocked = programBlocked(agentPolicy, agent);
+  if (blocked) return { code: 126, line: blockedLine(program, blocked) };
+  for (const x of files) {
+    try {
+      fs.accessSync(x.path, fs.constants.X_OK);
+    } catch {
+      const mode = (fs.statSync(x.path).mode & 0o7777).toString(8).padStart(4, '0');
+      return { code: 126, line: `${program} cannot start: ${x.role} ${x.path} is not executable (mode ${mode}); make it executable (chmod +x)` };
+    }
+  }
+  const why = f.errno === ENOENT ? 'a file it needs was not found' : f.message;
+  return { code: 126, line: `${program} cannot start inside the agent sandbox: its exec failed (${why}); \`nono doctor --agent ${program}\` shows how it is started` };
+}
