@@ -20,13 +20,17 @@ import { client, proxyBash } from './helpers/paths.js';
 import { frame, startFakeSupervisor, type FakeSupervisor } from './helpers/fake-supervisor.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 import { startTestSession, type TestSession } from './helpers/session.js';
+import type { Choice, Prompter } from '../src/supervisor/prompt/types.js';
 
 let home: SandboxHome;
 let s: TestSession;
+/** Set by the prompter when nono asks about a denial; the question stays open until it is called. */
+let answer: ((c: Choice) => void) | undefined;
 
 beforeAll(() => {
   home = makeSandboxHome();
-  s = startTestSession({ workdir: home.project, home: home.home });
+  const prompter: Prompter = { ask: () => new Promise<Choice>((resolve) => (answer = resolve)) };
+  s = startTestSession({ workdir: home.project, home: home.home, onDenial: 'prompt', prompter });
 });
 afterAll(() => {
   s?.close();
@@ -256,7 +260,8 @@ describe('a supervisor that stalls', () => {
 
 describe('a healthy supervisor', () => {
   it('acknowledges forwarded signals: repeated SIGINTs reach a command that handles them, and its status comes back', async () => {
-    const p = spawn(proxyBash, ['-c', 'trap "echo got-INT" INT; echo ready; for i in $(seq 30); do sleep 0.05; done; exit 4'], {
+    const stop = path.join(home.project, 'healthy-stop');
+    const p = spawn(proxyBash, ['-c', `trap "echo got-INT" INT; echo ready; while [ ! -e ${stop} ]; do sleep 0.05; done; exit 4`], {
       cwd: home.project,
       env: s.env,
     });
@@ -266,8 +271,31 @@ describe('a healthy supervisor', () => {
     p.kill('SIGINT');
     await sleep(600);
     p.kill('SIGINT');
+    await sleep(600);
+    p.kill('SIGINT');
+    await sleep(300);
+    expect(p.exitCode === null && p.signalCode === null).toBe(true);
+    fs.writeFileSync(stop, '');
     expect(await endOf(p, 10_000)).toEqual({ code: 4, signal: null });
     expect(io.out()).toMatch(/got-INT/);
+    expect(io.err()).toBe('');
+  });
+});
+
+describe('a signal while nono asks about a denial (the command has already ended)', () => {
+  it("is acknowledged but not sent to the reaped command's process group (its id may be reused), and the status still comes back", async () => {
+    answer = undefined;
+    const p = spawn(proxyBash, ['-c', `cat ${home.sshKey}; exit 1`], { cwd: home.project, env: s.env });
+    expect(await waitFor(() => answer !== undefined, 10_000)).toBe(true);
+    const logBefore = s.logLines.length;
+    p.kill('SIGINT');
+    await sleep(400);
+    p.kill('SIGINT'); // acknowledged: nono-shell keeps waiting for the answer
+    await sleep(400);
+    expect(p.exitCode === null && p.signalCode === null).toBe(true);
+    expect(s.logLines.slice(logBefore).filter((l) => /forwarding signal/.test(l))).toEqual([]);
+    answer!('deny');
+    expect(await endOf(p, 5000)).toEqual({ code: 1, signal: null });
   });
 });
 
