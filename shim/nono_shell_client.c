@@ -72,18 +72,21 @@ static void on_signal(int sig) {
 /* Ends this process the way `sig` ended the command (or would have ended the shell): our caller
  * sees what it would have seen from bash. No core file: the command's, if any, was its own. */
 static void __attribute__((noreturn)) die_of(int sig) {
-  /* A stop signal cannot end a process: raising one would only stop us. */
-  if (sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    signal(sig, SIG_DFL);
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    sigprocmask(SIG_UNBLOCK, &s, NULL);
-    raise(sig);
-  }
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(sig, SIG_DFL);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, sig);
+  sigprocmask(SIG_UNBLOCK, &s, NULL);
+  raise(sig);
   exit(128 + sig); /* a signal whose default action is to ignore it, as bash reports it */
+}
+
+/* No process ends by a stop signal: an exit reply naming one is not believed (raising it would
+ * only stop us, and leave our caller waiting). */
+static int is_stop_signal(long sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
 static long long now_ms(void) {
@@ -396,6 +399,8 @@ int main(int argc, char **argv) {
         reply rep;
         if (parse_reply((char *)buf + 4, n, &rep) != 0) refuse("unreadable reply from the supervisor");
         if (!strcmp(rep.type, "exit")) {
+          if (rep.has_signal && is_stop_signal(rep.signal))
+            refuse("unreadable reply from the supervisor (a command cannot end by stop signal %ld)", rep.signal);
           if (rep.has_signal) die_of((int)rep.signal);
           exit(rep.has_code ? (int)rep.code : EXIT_REFUSED);
         }

@@ -407,6 +407,31 @@ describe('replies at the edges of the wire', () => {
     expect(r.err).toMatch(/^nono-shell: unreadable reply from the supervisor/);
   });
 
+  it.each([19, 20, 21, 22])('refuses an exit by stop signal %i (no process ends that way; raising it would only stop nono-shell)', async (signal) => {
+    const r = await withReply({ v: 1, type: 'exit', signal });
+    expect(r.end).toEqual({ code: 126, signal: null });
+    expect(r.err).toMatch(/^nono-shell: unreadable reply from the supervisor \(a command cannot end by stop signal/);
+  });
+
+  it('the supervisor refuses a run whose closed_fds names a descriptor other than 0, 1, 2', async () => {
+    const run = { v: 1, type: 'run', secret: s.session.secret, client_pid: 1, cwd: '/', shell_as: null, argv: ['bash', '-c', 'true'], env: [], ignored_signals: [], closed_fds: [3] };
+    const reply = await new Promise<Record<string, unknown> | null>((resolve) => {
+      const c = net.createConnection(s.session.socketPath);
+      let buf = Buffer.alloc(0);
+      c.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32LE(0)) {
+          resolve(JSON.parse(buf.subarray(4, 4 + buf.readUInt32LE(0)).toString()));
+          c.destroy();
+        }
+      });
+      c.on('close', () => resolve(null));
+      c.on('error', () => resolve(null));
+      c.write(frame(run));
+    });
+    expect(reply).toMatchObject({ type: 'error', message: expect.stringMatching(/^invalid request: closed_fds\.0: /) });
+  });
+
   it('ignores an unknown reply type of any length, and a field it does not know, then takes the real reply', async () => {
     const fake = await startFakeSupervisor(home.base, {
       onFrame: (conn, f) => {
