@@ -10,8 +10,9 @@
  * paths) is prepared in the parent, and it reports a failure through memory it shares with the
  * parent. Signals are blocked around vfork so that no Node signal handler runs in the child.
  *
- * JS: spawn({file, argv, env, cwd, stdio: [in, out, err] (-1: closed), rulesetFd, restrictFlags, netFilter,
- *            ignoreSignals: number[]}, onExit(code: number|null, signal: number|null)) -> pid
+ * JS: spawn({file, argv, env, cwd, stdio: [in, out, err] (-1: closed), rulesetFd, restrictFlags,
+ *            netFilter, ignoreSignals: number[]}, onExit(code: number|null, signal: number|null))
+ *     -> pid
  */
 #include <errno.h>
 #include <fcntl.h>
