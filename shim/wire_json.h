@@ -17,19 +17,21 @@ typedef struct {
 } jbuf;
 
 void jb_raw(jbuf *b, const char *s);
+void jb_mem(jbuf *b, const void *s, size_t n); /* n bytes as they are (frame headers) */
 void jb_str(jbuf *b, const char *s); /* a quoted, escaped JSON string */
 void jb_int(jbuf *b, long v);
 
-/* A flat reply: {"v":1,"type":"exit","code":0} and the like. */
+/* A flat reply: {"v":1,"type":"exit","code":0} and the like. The strings point into the payload
+ * (decoded in place, so there is no length limit and nothing is ever cut short); message and shell
+ * are "" when absent. */
 typedef struct {
-  char type[32];
-  long code, signal;
+  const char *type, *message, *shell;
+  long code, signal; /* code 0..255, signal 1..64: anything else makes the reply unreadable */
   int has_code, has_signal;
-  char message[1024];
-  char shell[4096];
 } reply;
 
-/* Parses one reply payload. Returns 0, or -1 if it is not a flat JSON object we understand. */
-int parse_reply(const char *s, size_t n, reply *out);
+/* Parses one reply payload in place (s[0..n) is rewritten; s[n] must be writable and is not
+ * read). Returns 0, or -1 if it is not a flat JSON object we understand exactly. */
+int parse_reply(char *s, size_t n, reply *out);
 
 #endif

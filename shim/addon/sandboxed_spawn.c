@@ -10,8 +10,9 @@
  * paths) is prepared in the parent, and it reports a failure through memory it shares with the
  * parent. Signals are blocked around vfork so that no Node signal handler runs in the child.
  *
- * JS: spawn({file, argv, env, cwd, stdio: [in, out, err], rulesetFd, restrictFlags, netFilter,
- *            ignoreSignals: number[]}, onExit(code: number|null, signal: number|null)) -> pid
+ * JS: spawn({file, argv, env, cwd, stdio: [in, out, err] (-1: closed), rulesetFd, restrictFlags,
+ *            netFilter, ignoreSignals: number[]}, onExit(code: number|null, signal: number|null))
+ *     -> pid
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,13 +80,16 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
   }
   step = "changing to the working directory";
   if (chdir(p->cwd) != 0) goto fail;
-  /* Move the received descriptors out of the way first: they may themselves be 0..2. */
+  /* Move the received descriptors out of the way first: they may themselves be 0..2. A slot of
+   * -1 is one nono-shell's caller had closed: the command gets it closed too, as under bash. */
   int tmp[3];
   step = "duplicating stdio";
   for (int i = 0; i < 3; i++)
-    if ((tmp[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, 10)) < 0) goto fail;
-  for (int i = 0; i < 3; i++)
-    if (dup2(tmp[i], i) < 0) goto fail;
+    if (p->stdio[i] >= 0 && (tmp[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, 10)) < 0) goto fail;
+  for (int i = 0; i < 3; i++) {
+    if (p->stdio[i] < 0) close(i);
+    else if (dup2(tmp[i], i) < 0) goto fail;
+  }
   const char *sandbox_step = NULL;
   if ((err = nono_enter_sandbox(p->ruleset_fd, p->restrict_flags, p->net_filter, &sandbox_step)) != 0) {
     report->step = sandbox_step;

@@ -15,6 +15,7 @@ export interface SandboxedSpawnOptions {
   argv: Array<string | Buffer>;
   env: Array<string | Buffer>;
   cwd: string | Buffer;
+  /** The command's 0, 1, 2; -1 leaves that one closed. */
   stdio: [number, number, number];
   rulesetFd: number;
   restrictFlags?: number;

@@ -20,6 +20,9 @@ export const runRequestSchema = z.strictObject({
   argv: z.array(wireString).min(1).max(100_000),
   env: z.array(wireString.regex(/^[^=]+=/s, 'environment entries look like NAME=value')).max(100_000),
   ignored_signals: z.array(z.number().int().min(1).max(64)).max(64),
+  /** Which of stdin, stdout, stderr the caller had closed: the command gets them closed too (their
+   * descriptor slots carry /dev/null, so a run always has three). Absent = none. */
+  closed_fds: z.array(z.number().int().min(0).max(2)).max(3).optional(),
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
@@ -39,6 +42,8 @@ export type Reply =
   | { v: 1; type: 'exit'; code: number }
   | { v: 1; type: 'exit'; signal: number }
   | { v: 1; type: 'direct'; shell: string }
+  /** A forwarded signal was handled: nono-shell counts a supervisor that never says so as stalled. */
+  | { v: 1; type: 'signal_ack'; signal: number }
   | { v: 1; type: 'error'; message: string };
 
 export class ProtocolError extends Error {}

@@ -85,6 +85,8 @@ interface Connection {
 /** What it takes to run a command again: the same argv, env, cwd and descriptors. */
 interface CommandRun {
   spawn: Omit<SandboxedSpawnOptions, 'stdio' | 'rulesetFd' | 'netFilter'>;
+  /** Of 0, 1, 2: those the caller had closed (their descriptors below are /dev/null placeholders). */
+  closed: Set<number>;
   stdin: number;
   stdout: number;
   relay: StderrRelay;
@@ -158,12 +160,18 @@ export class Supervisor {
       if (req.type === 'signal') {
         if (fds.length) throw new ProtocolError('a signal frame carries no descriptors');
         if (!conn.command) throw new ProtocolError('signal before run');
-        this.o.log(`cmd ${conn.command.seq}: forwarding signal ${req.signal}`);
-        try {
-          process.kill(-conn.command.pid, req.signal);
-        } catch {
-          /* already gone */
+        // Only to a command still running: once it is reaped its process group id is free, and
+        // may already belong to someone else (during a denial prompt, say).
+        if (this.running.get(conn.command.pid) === conn.command) {
+          this.o.log(`cmd ${conn.command.seq}: forwarding signal ${req.signal}`);
+          try {
+            process.kill(-conn.command.pid, req.signal);
+          } catch {
+            /* already gone */
+          }
         }
+        // nono-shell treats a supervisor that does not acknowledge as stalled (docs/protocol.md).
+        this.reply(conn, { v: 1, type: 'signal_ack', signal: req.signal }, false);
         return;
       }
       if (conn.command) throw new ProtocolError('one command per connection');
@@ -238,7 +246,9 @@ export class Supervisor {
       closeFds(); // the relay did not take fds[2]
       throw new ProtocolError(`cannot relay stderr: ${(e as Error).message}`);
     }
+    const closed = new Set(req.closed_fds ?? []);
     const run: CommandRun = {
+      closed,
       spawn: {
         file: shell.path,
         argv: argv.map(wireForSpawn),
@@ -271,7 +281,8 @@ export class Supervisor {
     const pid = this.o.addon.spawn(
       {
         ...run.spawn,
-        stdio: [run.stdin, run.stdout, run.relay.commandFd],
+        // -1: closed in the command, as the caller had it (the placeholder stays with us).
+        stdio: [run.closed.has(0) ? -1 : run.stdin, run.closed.has(1) ? -1 : run.stdout, run.closed.has(2) ? -1 : run.relay.commandFd],
         rulesetFd: sandbox.rulesetFd,
         netFilter: sandbox.compiled.netFilter,
         // Landlock logs denials after the exec only with this flag (ABI 7; ignored before).
