@@ -3,11 +3,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "connect_guard_filter.h"
@@ -66,6 +69,53 @@ static int decide(const struct guard_rules *r, const struct sockaddr_storage *ss
   }
 }
 
+/* ---- performing the checked connect on the command's own socket ---- */
+
+/* Waits for a connect in progress on FD while its caller still waits: 0 or the connect's errno;
+ * EINPROGRESS after the socket's own send timeout (as the kernel does); ESRCH when the caller
+ * went away (killed, or interrupted by a signal: it will ask again and wait for the same
+ * connection, like a restarted blocking connect). */
+static int wait_connected(int listener, const struct seccomp_notif *req, int fd) {
+  struct timeval tv = {0, 0};
+  socklen_t tvlen = sizeof tv;
+  getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tvlen);
+  long long budget_ms = tv.tv_sec || tv.tv_usec ? (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000 : -1;
+  for (;;) {
+    /* Short slices: a connect to a port whose listener never accepts must not keep this thread
+     * (and the command's other connects) waiting after the command is gone. */
+    int slice = budget_ms < 0 || budget_ms > 100 ? 100 : (int)budget_ms;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n = poll(&p, 1, slice);
+    if (n > 0) {
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) return errno;
+      return soerr;
+    }
+    if (n < 0 && errno != EINTR) return errno;
+    if (!nono_notif_id_valid(listener, req->id)) return ESRCH;
+    if (budget_ms >= 0 && (budget_ms -= slice) <= 0) return EINPROGRESS;
+  }
+}
+
+/* connect() on the duplicated socket with the checked address. The file description is the
+ * command's: a non-blocking socket stays non-blocking (EINPROGRESS goes back to the command,
+ * which completes the connect as usual). A blocking one is started non-blocking for a moment
+ * (so this thread can notice the command dying) and waited for here. */
+static int connect_for(int listener, const struct seccomp_notif *req, int fd, const struct sockaddr_storage *ss,
+                       socklen_t len) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return errno;
+  if (fl & O_NONBLOCK) return connect(fd, (const struct sockaddr *)ss, len) == 0 ? 0 : errno;
+  if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return errno;
+  int rc = connect(fd, (const struct sockaddr *)ss, len);
+  int err = rc == 0 ? 0 : errno;
+  fcntl(fd, F_SETFL, fl);
+  /* EALREADY: the same socket's earlier connect (interrupted caller) is still under way. */
+  if (err == EINPROGRESS || err == EALREADY) err = wait_connected(listener, req, fd);
+  return err;
+}
+
 /* ---- answering one connect() notification (listener thread) ---- */
 
 static void on_connect(void *ctx, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
@@ -95,16 +145,14 @@ static void on_connect(void *ctx, int listener, const struct seccomp_notif *req,
   int err = 0;
   if (addrlen < 0 || addrlen > (int)sizeof ss)
     err = EINVAL; /* what connect() itself answers */
-  else if (addrlen > 0)
-    err = nono_notif_read_mem(listener, req, req->data.args[1], &ss, (size_t)addrlen);
-  if (err && err != EFAULT && err != ESRCH) err = EACCES; /* not allowed to look: refuse */
+  else if (addrlen > 0 && (err = nono_notif_read_mem(listener, req, req->data.args[1], &ss, (size_t)addrlen)) != 0 &&
+           err != EFAULT && err != ESRCH)
+    err = EACCES; /* not allowed to look: refuse */
   if (err == 0) err = decide(r, &ss, (socklen_t)addrlen);
   /* Connect only for a caller still waiting: the socket is shared with the command. */
   if (err == 0 && !nono_notif_id_valid(listener, req->id)) err = ESRCH;
-  if (err == 0 && connect(fd, (const struct sockaddr *)&ss, (socklen_t)addrlen) != 0) err = errno;
+  if (err == 0) err = connect_for(listener, req, fd, &ss, (socklen_t)addrlen);
   close(fd);
-  /* A socket marked non-blocking by the command is non-blocking here too (one file
-   * description), so EINPROGRESS comes back to it and it completes the connect as usual. */
   resp->error = err == ESRCH ? -EACCES : -err;
 }
 
