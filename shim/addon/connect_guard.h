@@ -15,6 +15,8 @@
  *     itself (pidfd_getfd) and connects it with the copy, then answers with the real result
  *     (0, EINPROGRESS for a non-blocking socket, ECONNREFUSED...). Nothing the command rewrites
  *     afterwards can change the destination: the kernel never reads its memory for this call.
+ *     A blocking socket is connected non-blocking for a moment and awaited on that command's
+ *     own thread, which gives up as soon as the caller is gone; other commands have their own.
  *     Other sockets (Unix, netlink): the call continues in the command, under its own Landlock
  *     and filters. If the command swaps an IP socket in under the same descriptor number at
  *     that moment, the guard's Landlock layer refuses the connect.
