@@ -264,7 +264,8 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, what, report.err);
     return NULL;
   }
-  /* Without its listener served, the command's connects would wait forever: never run it so. */
+  /* A guarded command whose listener is not being served must not run on (its connects would
+   * fail with ENOSYS at best): kill it and say why. */
   int guard_err = plan.guard.enabled ? nono_connect_guard_start(&plan.guard) : 0;
   free_plan(&plan);
 
