@@ -225,6 +225,14 @@ attempt("unspec-disconnect", raw_connect(s4.fileno(), ctypes.create_string_buffe
 
   it('leaves no thread or descriptor behind after many commands', async () => {
     const fds = () => fs.readdirSync('/proc/self/fd').length;
+    const listenersHeld = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).includes('seccomp');
+        } catch {
+          return false;
+        }
+      }).length;
     const sb = rig.sandbox(landlockPorts(), guard());
     // One command first, so that lazily opened descriptors of this process exist on both sides.
     await rig.run(sb, '/bin/bash', ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${proxy.port}`]);
@@ -238,7 +246,10 @@ attempt("unspec-disconnect", raw_connect(s4.fileno(), ctypes.create_string_buffe
     }
     expect(await waitFor(() => proxy.connections === before + N)).toBe(true);
     expect(await waitFor(() => addon.connectGuardListeners() === 0)).toBe(true);
-    expect(fds()).toBe(fdsBefore);
+    expect(listenersHeld()).toBe(0);
+    // This process opens and closes descriptors of its own meanwhile (accepted connections close
+    // a little later): a leak of even one descriptor per command would exceed this margin.
+    expect(fds() - fdsBefore).toBeLessThan(N / 4);
   });
 
   it('refuses bad options and starts nothing', () => {
