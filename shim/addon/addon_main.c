@@ -32,6 +32,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("addPathRule", nono_add_path_rule);
   EXPORT("addPortRule", nono_add_port_rule);
   EXPORT("closeFd", nono_close_fd);
+  EXPORT("connectGuardSupported", nono_connect_guard_supported_js);
+  EXPORT("connectGuardListeners", nono_connect_guard_listeners_js);
   return exports;
 }
 
