@@ -278,7 +278,7 @@ static int finish(struct bpf_asm *a) {
     for (int w = 0; w < 2; w++) {
       if (!refs[w]) continue;
       int at = a->label_at[refs[w] - 1];
-      if (at < 0 || (unsigned)at <= i) return -EINVAL; /* never placed, or backwards */
+      if (at < 0 || (unsigned)at <= i || (unsigned)at >= a->n) return -EINVAL; /* unplaced, backwards, past the end */
       unsigned off = (unsigned)at - i - 1;
       if (is_ja) f->k = off;
       else if (off > 255) return -E2BIG;
