@@ -115,6 +115,7 @@ describe('TCP through io_uring (a socket and a Fast Open send made in the ring, 
 
   attempt("in the agent's own sandbox too (network open there)", async () => {
     // The agent is started under nono-landlock-exec with exactly these arguments by `nono run`.
+    expect(rig.s.agentPolicy.netFilter).toBe(0); // the filter's NONE mode
     const args = execHelperArgs(rig.s.agentPolicy);
     const r = await execa(execHelper, [...args, '--', fx, 'uring', '9'], { cwd: rig.home.project, reject: false, env: { PATH: '/usr/bin:/bin' } });
     const o = parseOutcome(r);
