@@ -342,7 +342,10 @@ export function compileSeatbelt(policy: ResolvedPolicy, opts: SeatbeltOptions): 
       source: 'network: certificate validation and resolver configuration',
     });
   }
-  if (net.domains.length) warnings.push(`allow_domains (${net.domains.join(', ')}) is not enforced yet: only TCP ports are`);
+  const hosts = net.domains.map((d) => d.pattern);
+  if (hosts.length && !net.blockTcp) {
+    warnings.push(`allow_domains (${hosts.join(', ')}) has no effect: TCP is open (--allow-net or "block": false), so commands are not proxied`);
+  }
 
   // ---- 4. grants ----
   section('Grants that no deny touches.');
