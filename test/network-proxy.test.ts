@@ -39,16 +39,9 @@ async function makeRig(o: { allow?: string[]; deny?: string[]; maxConnections?: 
   const clients = new ProxyClients();
   const said: string[] = [];
   const { username, token } = clients.add({ seq: 7, command: 'curl ...', cwd: '/', say: async (l) => void said.push(l), ended: new AbortController().signal });
-  const proxy = new SessionProxy<ProxyClient>({
-    authenticate: (u, p) => clients.authenticate(u, p),
-    gate,
-    hosts: HOSTS,
-    lookup: o.lookup,
-    maxConnections: o.maxConnections,
-    idleTimeoutMs: o.idleTimeoutMs,
-    log: () => {},
-  });
-  const port = await proxy.listen();
+  const proxy = await SessionProxy.open<ProxyClient>({ hosts: HOSTS, lookup: o.lookup, maxConnections: o.maxConnections, idleTimeoutMs: o.idleTimeoutMs });
+  proxy.serve({ authenticate: (u, p) => clients.authenticate(u, p), gate });
+  const port = proxy.port;
   return {
     proxy,
     port,

@@ -23,6 +23,9 @@ export interface SandboxedSpawnOptions {
   /** Parent-death signal for the command (default SIGKILL); 0 when a session watchdog cleans up. */
   deathSignal?: number;
   ignoreSignals?: number[];
+  /** Proxy mode: connect() only to loopback, on these ports (the native connect check; an addon
+   * without it ignores the option, see connectGuardSupported). */
+  connectGuard?: { proxyPort: number; loopbackPorts: number[] };
 }
 
 export interface NativeAddon {
@@ -54,6 +57,8 @@ export interface NativeAddon {
   /** A non-blocking socket receiving every audit record (netlink multicast; CAP_AUDIT_READ). */
   openAuditMulticast(): number;
   landlockAbi(): number;
+  /** Whether spawn() enforces `connectGuard` (absent in builds without the native connect check). */
+  connectGuardSupported?(): boolean;
   createRuleset(spec: { handledFs: number; handledNet?: number; scoped?: number }): number;
   addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;
   addPortRule(rulesetFd: number, port: number, rights: number): void;

@@ -31,10 +31,8 @@ export interface ProxyGate<C> {
   refusedAfter(req: HostRequest<C>, reason: string): void;
 }
 
-export interface ProxyOptions<C> {
-  /** The client behind a username/password, or undefined: not one of this session's commands. */
-  authenticate(username: string, password: string): C | undefined;
-  gate: ProxyGate<C>;
+/** How the proxy listens and reaches hosts; the policy side is attached later with serve(). */
+export interface ProxyOptions {
   /** Fixed name -> addresses (tests): consulted before the system resolver; its loopback answers are trusted. */
   hosts?: Record<string, string[]>;
   lookup?: Lookup;
@@ -45,12 +43,22 @@ export interface ProxyOptions<C> {
   idleTimeoutMs?: number;
   /** Time a client has to finish its request (HTTP headers, SOCKS handshake). */
   handshakeTimeoutMs?: number;
-  log: (line: string) => void;
+  log?: (line: string) => void;
+}
+
+/** Who may use the proxy and what they may reach. */
+export interface ProxyPolicy<C> {
+  /** The client behind a username/password, or undefined: not one of this session's commands. */
+  authenticate(username: string, password: string): C | undefined;
+  gate: ProxyGate<C>;
 }
 
 export const PROXY_USER = 'nono';
 
 export class SessionProxy<C> {
+  /** Until serve(): nobody is authorised, so every request is refused (407 / SOCKS auth failure). */
+  private policy: ProxyPolicy<C> | undefined;
+  private logLine: (line: string) => void;
   private readonly server: net.Server;
   private readonly http: http.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -62,7 +70,21 @@ export class SessionProxy<C> {
   private readonly handshakeTimeoutMs: number;
   private boundPort = 0;
 
-  constructor(private readonly o: ProxyOptions<C>) {
+  /** Bound and listening on 127.0.0.1 before any policy exists: the port goes into the Landlock rules. */
+  static async open<C>(o: ProxyOptions = {}): Promise<SessionProxy<C>> {
+    const p = new SessionProxy<C>(o);
+    await p.listen();
+    return p;
+  }
+
+  /** From now on, requests are authenticated and decided by `policy`. */
+  serve(policy: ProxyPolicy<C>, log?: (line: string) => void): void {
+    this.policy = policy;
+    if (log) this.logLine = log;
+  }
+
+  private constructor(private readonly o: ProxyOptions) {
+    this.logLine = o.log ?? (() => {});
     this.lookup = o.hosts ? lookupWith(o.hosts, o.lookup ?? systemLookup) : (o.lookup ?? systemLookup);
     this.trusted = new Set(Object.keys(o.hosts ?? {}));
     this.maxConnections = o.maxConnections ?? 256;
@@ -80,8 +102,7 @@ export class SessionProxy<C> {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (s) => this.accept(s));
   }
 
-  /** Listens on 127.0.0.1 (an ephemeral port unless given); resolves with the port. */
-  listen(port = 0): Promise<number> {
+  private listen(port = 0): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
@@ -106,7 +127,7 @@ export class SessionProxy<C> {
   }
 
   get log(): (line: string) => void {
-    return this.o.log;
+    return this.logLine;
   }
 
   private accept(socket: net.Socket): void {
@@ -135,7 +156,11 @@ export class SessionProxy<C> {
     if (!m) return undefined;
     const text = Buffer.from(m[1]!, 'base64').toString('latin1');
     const colon = text.indexOf(':');
-    return colon < 0 ? undefined : this.o.authenticate(text.slice(0, colon), text.slice(colon + 1));
+    return colon < 0 ? undefined : this.authenticate(text.slice(0, colon), text.slice(colon + 1));
+  }
+
+  private authenticate(username: string, password: string): C | undefined {
+    return this.policy?.authenticate(username, password);
   }
 
   overCapMessage(): string {
@@ -158,17 +183,17 @@ export class SessionProxy<C> {
     // Known before asking anyone: this machine's name or address on the proxy's own port.
     if (port === this.boundPort && isLoopbackName(c.host)) {
       const reason = `${hostPort(c.host, port)} is nono's own proxy`;
-      this.o.gate.refusedAfter(req, reason);
+      this.policy!.gate.refusedAfter(req, reason);
       throw new ProxyRefusal(`nono: ${reason}; commands cannot connect to it through itself`, 'not-allowed');
     }
-    const answer = await this.o.gate.decide(req, signal);
+    const answer = await this.policy!.gate.decide(req, signal);
     if (!answer.allow) throw new ProxyRefusal(answer.reason, 'not-allowed');
     let addresses;
     try {
       addresses = await resolveUpstream(c.host, port, { lookup: this.lookup, trustedNames: this.trusted, proxyPort: this.boundPort });
     } catch (e) {
       if (e instanceof UpstreamError && e.kind === 'refused-by-policy') {
-        this.o.gate.refusedAfter(req, e.message);
+        this.policy!.gate.refusedAfter(req, e.message);
         throw new ProxyRefusal(`nono: refused ${hostPort(c.host, port)}: ${e.message}`, 'not-allowed');
       }
       throw new ProxyRefusal(`nono proxy: ${(e as Error).message}`, 'unreachable');
@@ -190,15 +215,15 @@ export class SessionProxy<C> {
     let client: C | undefined;
     let req;
     try {
-      req = await readSocksRequest(socket, first, (u, p) => (client = u === PROXY_USER ? this.o.authenticate(u, p) : undefined) !== undefined);
+      req = await readSocksRequest(socket, first, (u, p) => (client = u === PROXY_USER ? this.authenticate(u, p) : undefined) !== undefined);
     } catch (e) {
-      if (!(e instanceof HandshakeError)) this.o.log(`proxy: SOCKS handshake: ${(e as Error).message}`);
-      else this.o.log(`proxy: SOCKS: ${e.message}`);
+      if (!(e instanceof HandshakeError)) this.logLine(`proxy: SOCKS handshake: ${(e as Error).message}`);
+      else this.logLine(`proxy: SOCKS: ${e.message}`);
       if (!socket.writableEnded) socket.destroy();
       return;
     }
     if (overCap) {
-      this.o.log(`proxy: ${this.overCapMessage()}`);
+      this.logLine(`proxy: ${this.overCapMessage()}`);
       socket.end(socksReply(SOCKS_REPLY.generalFailure));
       return;
     }
