@@ -63,6 +63,9 @@ export async function resolveUpstream(host: string, port: number, o: ResolveOpti
   let addresses: Address[];
   if (literal) {
     addresses = [{ address: literal, family: net.isIPv6(literal) ? 6 : 4 }];
+  } else if ((host === 'localhost' || host.endsWith('.localhost')) && !o.trustedNames.has(host)) {
+    // RFC 6761: these names are this machine, whatever a resolver says (most do not know *.localhost).
+    addresses = [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }];
   } else {
     try {
       addresses = await o.lookup(host);
