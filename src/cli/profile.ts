@@ -147,9 +147,17 @@ export function profileCommand(): Command {
     .argument('<profile>', 'a profile name or file')
     .addOption(new Option('--target <t>', 'the compiler').choices(['landlock', 'seatbelt']).makeOptionMandatory())
     .addOption(new Option('--for <who>', 'a command, or the agent process itself').choices(['command', 'agent']).default('command'))
-    .action((ref: string, o: { target: string; for: 'command' | 'agent' }) => {
+    .option('--proxy-port <port>', "as in a session whose commands go through nono's proxy on this loopback port")
+    .action((ref: string, o: { target: string; for: 'command' | 'agent'; proxyPort?: string }) => {
       // SBPL is compiled with macOS's group contents, wherever it is printed.
-      const policy = resolveHere(ref, o.target === 'seatbelt' ? 'darwin' : 'linux');
+      const resolved = resolveHere(ref, o.target === 'seatbelt' ? 'darwin' : 'linux');
+      let policy = resolved;
+      if (o.proxyPort !== undefined) {
+        const port = Number(o.proxyPort);
+        if (!/^\d+$/.test(o.proxyPort) || port < 1 || port > 65535) throw new PolicyError(`--proxy-port ${o.proxyPort}: not a TCP port (1-65535)`);
+        if (!resolved.network.blockTcp) throw new PolicyError('--proxy-port: this profile leaves TCP open, so its commands are not proxied');
+        policy = { ...resolved, network: { ...resolved.network, proxyPort: port } };
+      }
       if (o.target === 'seatbelt') {
         out(compileSeatbelt(policy, { tag: 'nono', target: o.for }).sbpl);
         return;
@@ -165,6 +173,7 @@ export function profileCommand(): Command {
             scoped: c.scoped,
             rules: c.rules.map((r) => ({ ...r, access: describeRights(r.rights) })),
             tcpPorts: c.tcpPorts,
+            connectGuard: c.connectGuard,
             expanded: c.expansions,
             warnings: c.warnings,
           },
