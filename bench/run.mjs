@@ -4,6 +4,7 @@
 //     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
 //  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
 //     the interposer preloaded.
+//  3. the session proxy: a 100 MB download directly and through it, and 50 concurrent transfers.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -75,3 +76,7 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   text: 'ratio <= 1.05 at p50',
   ok: (r) => r <= 1.05,
 });
+
+// 3. The session proxy: throughput against direct, and concurrent connections (bench/network.mjs).
+const { benchNetwork } = await import('./network.mjs');
+await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
