@@ -4,7 +4,8 @@
 //     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
 //  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
 //     the interposer preloaded.
-//  3. the connect guard (proxy mode): TCP connects from a sandboxed command to a loopback
+//  3. the session proxy: a 100 MB download directly and through it, and 50 concurrent transfers.
+//  4. the connect guard (proxy mode): TCP connects from a sandboxed command to a loopback
 //     listener, with the port allowed by Landlock alone vs decided and made by the guard.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -78,7 +79,11 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   ok: (r) => r <= 1.05,
 });
 
-// 3. The connect guard: the same sandboxed spawn (addon) and static connect timer on both sides;
+// 3. The session proxy: throughput against direct, and concurrent connections (bench/network.mjs).
+const { benchNetwork } = await import('./network.mjs');
+await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
+
+// 4. The connect guard: the same sandboxed spawn (addon) and static connect timer on both sides;
 // only `connectGuard` differs. Rounds alternate so both sides see the same noise.
 {
   const { createRequire } = await import('node:module');
@@ -86,7 +91,7 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   const addon = createRequire(import.meta.url)(native('nono_addon.node'));
   const connectTimer = native('nono-bench-connect');
   if (!addon.connectGuardSupported() || !fs.existsSync(connectTimer)) {
-    console.log('\n3. connect guard: not measured (not supported by this kernel, or native/nono-bench-connect missing)');
+    console.log('\n4. connect guard: not measured (not supported by this kernel, or native/nono-bench-connect missing)');
   } else {
     const { handledFsForAbi, READ_RIGHTS, NET } = await import(path.join(root, 'dist', 'policy', 'landlock-rights.js'));
     const server = net.createServer((c) => c.destroy());
@@ -126,7 +131,7 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
     addon.closeFd(ruleset);
     // Each round gives its own p50 and p90 of ${perRound} connects; the median round of each is shown.
     const med = (xs, k) => pct(xs.map((x) => x[k]), 50);
-    console.log(`\n3. TCP connect to a loopback listener from a sandboxed command (${rounds} alternating rounds of ${perRound})`);
+    console.log(`\n4. TCP connect to a loopback listener from a sandboxed command (${rounds} alternating rounds of ${perRound})`);
     console.log(row('', 'p50 us', 'p90 us'));
     console.log(row('Landlock port rule only', med(samples.a, 0).toFixed(1), med(samples.a, 1).toFixed(1)));
     console.log(row('connect guard (proxy mode)', med(samples.b, 0).toFixed(1), med(samples.b, 1).toFixed(1)));
