@@ -181,7 +181,7 @@ export function startSession(opts: SessionOptions): RunningSession {
     const preloadWatch = new PreloadWatch(addon, path.join(session.dir, 'handshake'), log);
     preloadWatch.start();
     log(
-      `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, TCP ${commandPolicy.handledNet ? 'blocked' : 'open'}, socket ${session.socketPath}`,
+      `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, ${mode.kind === 'proxy' ? `network through the proxy${mode.guarded ? ' (connect guard on)' : ' (no connect guard)'}` : `TCP ${mode.kind}`}, socket ${session.socketPath}`,
     );
     const agentEnv: Record<string, string> = {
       NONO_SOCKET: session.socketPath,
