@@ -87,6 +87,10 @@
 
 /* The build uses -fvisibility=hidden; the hooks must still be in the dynamic symbol table. */
 #define NONO_EXPORT __attribute__((visibility("default")))
+/* Code that only shell starts, scripts and rare calls reach. Kept out of the pages the common
+ * path (an exec of a program that is not a shell) runs through: a forked child faults in every
+ * page of library code it executes, on every exec (measured with `npm run bench`, part 2). */
+#define NONO_COLD __attribute__((cold, noinline))
 
 /*
  * Rules for everything reachable from an exec or posix_spawn hook (the string helpers and all
@@ -411,8 +415,6 @@ static void nono_handshake(void) {
 }
 #endif
 
-static void nono_register_atfork(void);
-
 /* Not exported: the loader runs it from .init_array whatever its visibility. */
 __attribute__((constructor)) static void nono_interpose_init(void) {
   int saved_errno = errno; /* the program must not start with an errno from us */
@@ -421,8 +423,6 @@ __attribute__((constructor)) static void nono_interpose_init(void) {
 #endif
   nono_load_config();
   if (nono_enabled) {
-    /* Only system() and popen() take locks, and only when routing is on. */
-    nono_register_atfork();
     nono_record_inheritance();
 #if defined(__linux__)
     nono_handshake();
@@ -467,7 +467,7 @@ static const char *nono_current_path(void) { return nono_path_in(NONO_ENVIRON); 
 
 /* execvp's search: the first entry of `path` holding an executable regular file called `name`.
  * An empty entry means the current directory, as in execvp. Writes the candidate to out. */
-static int nono_search_path(const char *name, const char *path, char out[PATH_MAX]) {
+static NONO_COLD int nono_search_path(const char *name, const char *path, char out[PATH_MAX]) {
   size_t name_len = nono_strlen(name);
   const char *dir = path;
   for (;;) {
@@ -492,7 +492,7 @@ static int nono_search_path(const char *name, const char *path, char out[PATH_MA
 /* Whether path is a symlink chain that ends at a file with a shell name. readlink resolves only
  * the last component, so the chain is walked here; a relative target is relative to the link's
  * directory. A dangling, looping or too long chain is not a shell: the real call reports it. */
-static int nono_walk_links_to_shell(const char *path);
+static NONO_COLD int nono_walk_links_to_shell(const char *path);
 
 static int nono_links_to_shell(const char *path) {
   /* Most programs are not symlinks: decide that with one lstat and no large buffers, because
@@ -503,7 +503,7 @@ static int nono_links_to_shell(const char *path) {
   return nono_walk_links_to_shell(path);
 }
 
-static __attribute__((noinline)) int nono_walk_links_to_shell(const char *path) {
+static NONO_COLD int nono_walk_links_to_shell(const char *path) {
   char cur[PATH_MAX];
   char next[PATH_MAX];
   size_t used = 0;
@@ -540,7 +540,7 @@ static int nono_starts_with_shebang(const char *path, const struct stat *st) {
 
 /* The first NONO_HEAD_SIZE bytes of a file, zero padded, as the kernel sees them; head has one
  * more byte, always NUL. -1 when the file cannot be opened for reading. */
-static int nono_read_head(const char *path, char head[NONO_HEAD_SIZE + 1]) {
+static NONO_COLD int nono_read_head(const char *path, char head[NONO_HEAD_SIZE + 1]) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return -1;
   size_t got = 0;
@@ -565,7 +565,7 @@ static int nono_spacetab(char c) { return c == ' ' || c == '\t'; }
  * exist). A line without a newline inside the buffer is used only if NAME visibly ends in it.
  * Works in place: *name and *arg (NULL if none) point into head. -1 where the kernel says ENOEXEC.
  */
-static int nono_parse_shebang(char head[NONO_HEAD_SIZE + 1], char **name, char **arg) {
+static NONO_COLD int nono_parse_shebang(char head[NONO_HEAD_SIZE + 1], char **name, char **arg) {
   if (head[0] != '#' || head[1] != '!') return -1;
   char *last = head + NONO_HEAD_SIZE - 1;
   char *end = NULL;
@@ -630,7 +630,7 @@ struct nono_route {
 /* A file named as a shell: routed unless it cannot be run or is the client itself (a shell name
  * that is the client, proxy-bin/bash first on PATH, is already routed; rewriting it would hand
  * the client a NONO_SHELL_AS pointing at itself). */
-static enum nono_decision nono_shell_route(const char *path, struct nono_route *r) {
+static NONO_COLD enum nono_decision nono_shell_route(const char *path, struct nono_route *r) {
   struct stat st;
   if (!nono_executable_file(path, &st) || nono_is_client(&st)) return NONO_PASS;
   /* The shell is named by the path the caller used: the supervisor resolves it itself. */
@@ -640,7 +640,7 @@ static enum nono_decision nono_shell_route(const char *path, struct nono_route *
 
 /* names[k]/args[k]: the "#!" line of the k-th script of a chain. The kernel puts the innermost
  * interpreter first: names[from], args[from], ..., names[0], args[0], then the script. */
-static void nono_push_chain(struct nono_route *r, char *const names[], char *const args[],
+static NONO_COLD void nono_push_chain(struct nono_route *r, char *const names[], char *const args[],
                             size_t from, int include_from) {
   for (size_t k = from + 1; k-- > 0;) {
     if (k == from && !include_from) continue;
@@ -655,7 +655,7 @@ static void nono_push_chain(struct nono_route *r, char *const names[], char *con
  * here; options, assignments, quotes, escapes and ${VAR} are left to env itself, which loads this
  * library too and routes its own execvp.
  */
-static __attribute__((noinline)) enum nono_decision
+static NONO_COLD enum nono_decision
 nono_classify_env(struct nono_route *r, char *const names[], char *const args[], size_t depth,
                   const char *script, char *const envp[]) {
   char *arg = args[depth];
@@ -704,7 +704,7 @@ nono_classify_env(struct nono_route *r, char *const names[], char *const args[],
  * run: a regular file we may execute whose head we can read. One we cannot read (mode 0711 and
  * not ours) is passed through: its interpreter cannot read it either and fails.
  */
-static __attribute__((noinline)) enum nono_decision
+static NONO_COLD enum nono_decision
 nono_classify_script(const char *script, struct nono_route *r, char *const envp[]) {
   char *names[NONO_MAX_SCRIPT_DEPTH];
   char *args[NONO_MAX_SCRIPT_DEPTH];
@@ -732,7 +732,7 @@ nono_classify_script(const char *script, struct nono_route *r, char *const envp[
 }
 
 /* scripts = 0 where the kernel would refuse to run a script (see nono_fd_script_ok). */
-static enum nono_decision nono_classify_target(const char *target, struct nono_route *r,
+static NONO_COLD enum nono_decision nono_classify_target(const char *target, struct nono_route *r,
                                                char *const envp[], int scripts) {
   /* The name decides first; only other names pay for the readlink of the symlink check. */
   if (nono_names_shell(target)) return nono_shell_route(target, r);
@@ -742,7 +742,7 @@ static enum nono_decision nono_classify_target(const char *target, struct nono_r
 
 /* The one place that decides whether a start is routed. errno is restored so that a
  * pass-through caller sees only the real call's errno, never one from our stat/readlink. */
-static enum nono_decision nono_decide(const char *file, enum nono_lookup lookup, char *const envp[],
+static NONO_COLD enum nono_decision nono_decide(const char *file, enum nono_lookup lookup, char *const envp[],
                                       int scripts, struct nono_route *r) {
   if (!nono_enabled || file == NULL || file[0] == '\0') return NONO_PASS;
   int saved_errno = errno;
@@ -771,7 +771,7 @@ struct nono_big_array {
   size_t bytes;
 };
 
-static char **nono_big_array_get(struct nono_big_array *a, size_t entries) {
+static NONO_COLD char **nono_big_array_get(struct nono_big_array *a, size_t entries) {
   a->map = NULL;
   a->bytes = 0;
   if (entries > ((size_t)-1) / sizeof(char *)) return NULL;
@@ -869,7 +869,7 @@ static void nono_env_plan(char *const envp[], const char *shell, struct nono_env
 
 /* Fills env (room for plan->out_count + 1 pointers). preload has plan->preload_size bytes;
  * as_entry, used when shell != NULL, has as_size bytes (NONO_AS_PREFIX + the shell + NUL). */
-static void nono_env_fill(char **env, char *const envp[], const struct nono_env_plan *plan,
+static NONO_COLD void nono_env_fill(char **env, char *const envp[], const struct nono_env_plan *plan,
                           char *preload, char *as_entry, size_t as_size, const char *shell) {
   size_t k = 0;
   if (envp != NULL)
@@ -1010,7 +1010,7 @@ static int nono_call(const struct nono_call *c, char *const envp[], const char *
 
 /* Starts the client for a routed start: the client path is absolute, so execve and plain
  * posix_spawn are right for every caller. A script's argv is built here (see nono_route). */
-static int nono_redirect(struct nono_call *c, const struct nono_route *r, char *const argv[],
+static NONO_COLD int nono_redirect(struct nono_call *c, const struct nono_route *r, char *const argv[],
                          char *const envp[]) {
   c->path = nono_client;
   c->argv = argv;
@@ -1076,7 +1076,7 @@ static int nono_may_be_shell(const char *file, enum nono_lookup lookup) {
 /* The full decision for a start that may be a shell. Returns 1 when it was routed (or refused,
  * with *result set), 0 when it is not a shell after all and passes through. Kept out of line so
  * that its buffers are only on the stack of the starts that need them. */
-static __attribute__((noinline)) int nono_exec_if_shell(const char *file, char *const argv[],
+static NONO_COLD int nono_exec_if_shell(const char *file, char *const argv[],
                                                        char *const envp[], int *result) {
   struct nono_route route;
   switch (nono_decide(file, NONO_LITERAL, envp, 1, &route)) {
@@ -1092,7 +1092,7 @@ static __attribute__((noinline)) int nono_exec_if_shell(const char *file, char *
   return 0;
 }
 
-static __attribute__((noinline)) int nono_spawn_if_shell(pid_t *pid, const char *file,
+static NONO_COLD int nono_spawn_if_shell(pid_t *pid, const char *file,
                                                         enum nono_lookup lookup,
                                                         const posix_spawn_file_actions_t *actions,
                                                         const posix_spawnattr_t *attr,
@@ -1131,7 +1131,7 @@ static int nono_exec(const char *file, char *const argv[], char *const envp[]) {
 
 /* glibc's execvp fallback (posix/execvpe.c, maybe_script_execute) for a file the kernel returned
  * ENOEXEC for: execve("/bin/sh", {"/bin/sh", file, argv[1..]}), here through the decision. */
-static __attribute__((noinline)) int nono_exec_sh_fallback(const char *file, char *const argv[],
+static NONO_COLD int nono_exec_sh_fallback(const char *file, char *const argv[],
                                                           char *const envp[], int *routed) {
   size_t argc = 0;
   if (argv != NULL)
@@ -1379,7 +1379,7 @@ static int nono_execveat_target(int dirfd, const char *path, int flags, char out
 }
 
 /* Decides on a resolved path; a routed start becomes a plain execve of the client. */
-static __attribute__((noinline)) int nono_exec_resolved(const char *resolved, int scripts,
+static NONO_COLD int nono_exec_resolved(const char *resolved, int scripts,
                                                        const struct nono_call *pass,
                                                        char *const envp[]) {
   struct nono_route route;
@@ -1440,7 +1440,10 @@ static pthread_mutex_t nono_system_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned nono_system_active;
 static struct sigaction nono_system_saved_int, nono_system_saved_quit;
 
+static void nono_need_atfork(void);
+
 static void nono_system_enter(struct sigaction *orig_int, struct sigaction *orig_quit) {
+  nono_need_atfork();
   pthread_mutex_lock(&nono_system_lock);
   if (nono_system_active++ == 0) {
     struct sigaction ignore;
@@ -1548,9 +1551,17 @@ static void nono_atfork_child(void) {
   pthread_mutex_unlock(&nono_system_lock);
 }
 
+/* Registered by the first routed system() or popen(), not at load: the handlers write the
+ * locks, which costs a copy-on-write fault in both processes on every fork (measured: +2 faults
+ * per fork+exec), and most programs that load this library (bash among them) never take them. A
+ * fork that races with the first registration finds the locks free: they are taken only after. */
+static pthread_once_t nono_atfork_once = PTHREAD_ONCE_INIT;
+
 static void nono_register_atfork(void) {
   (void)pthread_atfork(nono_atfork_prepare, nono_atfork_parent, nono_atfork_child);
 }
+
+static void nono_need_atfork(void) { (void)pthread_once(&nono_atfork_once, nono_register_atfork); }
 
 /* glibc's rules: any mix of 'r', 'w' and 'e', with exactly one direction. */
 static int nono_popen_mode(const char *mode, int *reading, int *cloexec) {
@@ -1622,6 +1633,7 @@ NONO_EXPORT FILE *NONO_HOOK(popen)(const char *command, const char *mode) {
     char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
     pid_t pid = -1;
     /* Held across the spawn so that the list of descriptors to close is the list of streams. */
+    nono_need_atfork();
     pthread_mutex_lock(&nono_streams_lock);
     for (struct nono_stream *o = nono_streams; o != NULL && err == 0; o = o->next)
       err = posix_spawn_file_actions_addclose(&actions, o->fd);
