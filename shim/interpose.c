@@ -1319,15 +1319,20 @@ NONO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
 
 /* The path an open descriptor refers to, from /proc/self/fd/N (absolute paths only: sockets,
  * pipes and memfds have none that stat could use). errno is left as it was. */
-static int nono_fd_path(int fd, char out[PATH_MAX]) {
-  char link[32] = "/proc/self/fd/";
-  size_t used = sizeof "/proc/self/fd/" - 1;
+static void nono_fd_link(int fd, char link[32]) {
+  size_t used = 0;
+  for (const char *p = "/proc/self/fd/"; *p != '\0'; p++) link[used++] = *p;
   char digits[16];
   size_t nd = 0;
-  if (fd < 0) return -1;
   for (unsigned v = (unsigned)fd; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
   while (nd > 0) link[used++] = digits[--nd];
   link[used] = '\0';
+}
+
+static int nono_fd_path(int fd, char out[PATH_MAX]) {
+  char link[32];
+  if (fd < 0) return -1;
+  nono_fd_link(fd, link);
   int saved_errno = errno;
   ssize_t n = readlink(link, out, PATH_MAX);
   errno = saved_errno;
@@ -1394,11 +1399,56 @@ static NONO_COLD int nono_exec_resolved(const char *resolved, int scripts,
   return nono_call(pass, envp, NULL);
 }
 
-NONO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
+/* Whether path still names the file open on fd (not so for a deleted or replaced file). */
+static int nono_path_is_fd(const char *path, int fd) {
+  struct stat by_path, by_fd;
+  int saved_errno = errno;
+  int same = stat(path, &by_path) == 0 && fstat(fd, &by_fd) == 0 &&
+             by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino;
+  errno = saved_errno;
+  return same;
+}
+
+/*
+ * A script open on fd that has no path the sandboxed shell could open (a memfd, a deleted file):
+ * the kernel would start its "#!" shell itself, outside any hook, on /dev/fd/N. Whether that
+ * shell is one we route (directly, through a symlink or through nested scripts; `env NAME` is
+ * left to env, whose own execvp is routed). The head is read through /proc/self/fd/N, a new
+ * open file description, so the caller's offset is untouched (and O_PATH descriptors work).
+ */
+static NONO_COLD int nono_fd_starts_shell(int fd, char *const envp[]) {
+  char link[32];
+  struct nono_route r;
+  nono_fd_link(fd, link);
+  int saved_errno = errno;
+  char *name, *arg;
+  int shell = 0;
+  if (nono_read_head(link, r.heads[0]) == 0 && nono_parse_shebang(r.heads[0], &name, &arg) == 0)
+    shell = nono_names_shell(name) || (!nono_streq(nono_basename(name), "env") &&
+                                       nono_classify_script(name, &r, envp) == NONO_ROUTE);
+  errno = saved_errno;
+  return shell;
+}
+
+/* NULL is not empty: execveat reports EFAULT for it. */
+static int nono_is_empty(const char *path) { return path != NULL && path[0] == '\0'; }
+
+/* fexecve, and execveat(fd, "", AT_EMPTY_PATH): the descriptor is the file. A script on it whose
+ * shell would be routed but that the client cannot be given a path for is refused (EACCES)
+ * rather than run unsandboxed. */
+static int nono_exec_fd(int fd, const struct nono_call *pass, char *const envp[]) {
   char path[PATH_MAX];
+  if (!nono_enabled || fd < 0) return nono_call(pass, envp, NULL);
+  int scripts = nono_fd_script_ok(fd);
+  if (nono_fd_path(fd, path) == 0 && nono_path_is_fd(path, fd))
+    return nono_exec_resolved(path, scripts, pass, envp);
+  if (scripts && nono_fd_starts_shell(fd, envp)) return nono_exec_error(EACCES);
+  return nono_call(pass, envp, NULL);
+}
+
+NONO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   struct nono_call c = {.kind = NONO_CALL_FEXECVE, .argv = argv, .fd = fd};
-  int known = nono_enabled && nono_fd_path(fd, path) == 0;
-  return nono_exec_resolved(known ? path : NULL, known && nono_fd_script_ok(fd), &c, envp);
+  return nono_exec_fd(fd, &c, envp);
 }
 
 NONO_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
@@ -1407,6 +1457,7 @@ NONO_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *
   int via_fd = 0;
   struct nono_call c = {
       .kind = NONO_CALL_EXECVEAT, .path = path, .argv = argv, .fd = dirfd, .flags = flags};
+  if (nono_is_empty(path) && (flags & AT_EMPTY_PATH)) return nono_exec_fd(dirfd, &c, envp);
   int known = nono_enabled && nono_execveat_target(dirfd, path, flags, target, &via_fd) == 0;
   int scripts = known && (!via_fd || nono_fd_script_ok(dirfd));
   return nono_exec_resolved(known ? target : NULL, scripts, &c, envp);

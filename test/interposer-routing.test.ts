@@ -1088,6 +1088,22 @@ describe('scripts: a shell started without naming one (#!, and glibc\'s execvp f
     expect(readRuns(log)).toEqual([]);
   });
 
+  it('a shell script with no path the sandbox could open (a memfd) is refused with EACCES, not run unsandboxed', async () => {
+    // The kernel would start bash itself on /dev/fd/N, outside any hook.
+    const log = freshLog();
+    for (const entry of ['fexecve-memfd', 'execveat-memfd']) {
+      for (const name of ['s-bash', 's-link', 'c3']) {
+        expect(await fileMatrix(log, entry, script(name), ['x']), `${entry} ${name}`).toEqual(['errno=13', 'exit=127']);
+        // without the interposer it really runs: bash reads the script through /dev/fd/N
+        const real = await fileMatrix(log, entry, script(name), ['x'], routingOff);
+        expect(real.at(-1), `${entry} ${name}`).toBe('exit=0');
+      }
+      // Other interpreters, and env (whose own execvp is routed), run as they would.
+      expect(await fileMatrix(log, entry, script('s-python'), ['y'])).toEqual(['python ran y', 'exit=0']);
+    }
+    expect(readRuns(log)).toEqual([]);
+  });
+
   it('a script only its owner can execute but not read (0711): routed when we can read it, else left to fail as it would', async () => {
     const log = freshLog();
     const routed = await fileMatrix(log, 'execve', script('s-unreadable'), ['x']);
