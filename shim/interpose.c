@@ -98,10 +98,11 @@
  * between vfork and exec).
  * Many callers run the exec in a vfork() child (Python's subprocess, Bun, dash): the child shares
  * the parent's memory and runs on the parent's stack until it execs. So the hook path uses only
- * stack memory, reads globals without writing them, takes no locks, calls no malloc or stdio, and
- * uses only async-signal-safe system calls (stat, access, readlink, getcwd as a raw syscall,
- * execve). String helpers are written here so that no libc function with unknown internals is
- * involved.
+ * stack memory (plus an anonymous mapping for an array too big for it, see nono_big_array),
+ * reads globals without writing them, takes no locks, calls no malloc or stdio, and uses only
+ * plain system calls (stat, access, readlink, open/read/close with O_CLOEXEC, fcntl, mmap,
+ * getcwd as a raw syscall, execve). String helpers are written here so that no libc function
+ * with unknown internals is involved.
  */
 
 #define NONO_DEFAULT_SHELLS "bash,sh,dash,zsh"
