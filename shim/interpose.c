@@ -13,6 +13,15 @@
  * has such a basename (/tmp/x/myshell -> /bin/bash; Debian's /usr/bin/rbash -> bash). A shell
  * name that leads to the client itself (proxy-bin/bash) is not rewritten.
  *
+ * Shells started without naming one are routed too:
+ *   - a script whose "#!" line names a shell (directly, through a symlink, through other scripts,
+ *     or as `#!/usr/bin/env bash` / `#!/usr/bin/env -S bash -e` looked up on the PATH the started
+ *     program gets): the client gets the argv the kernel would give that shell,
+ *     `<#! name> [<#! arg>] <script> <args...>` (nested scripts add their own name and arg);
+ *   - glibc's execvp fallback for a file the kernel does not recognise (ENOEXEC: no "#!", not a
+ *     binary), which runs `/bin/sh <file> <args...>`: the hooks for execvp, execvpe and execlp do
+ *     that search and fallback themselves, so the /bin/sh start goes through the decision.
+ *
  * Inheritance: every start that goes through a hook, routed or not, gets back LD_PRELOAD (with
  * this library) and the NONO_* configuration below if its environment lost them, so that
  * `env -i bash` or an agent passing a fresh environment still reaches the client.
@@ -49,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -77,6 +87,10 @@
 
 /* The build uses -fvisibility=hidden; the hooks must still be in the dynamic symbol table. */
 #define NONO_EXPORT __attribute__((visibility("default")))
+/* Code that only shell starts, scripts and rare calls reach. Kept out of the pages the common
+ * path (an exec of a program that is not a shell) runs through: a forked child faults in every
+ * page of library code it executes, on every exec (measured with `npm run bench`, part 2). */
+#define NONO_COLD __attribute__((cold, noinline))
 
 /*
  * Rules for everything reachable from an exec or posix_spawn hook (the string helpers and all
@@ -84,19 +98,29 @@
  * between vfork and exec).
  * Many callers run the exec in a vfork() child (Python's subprocess, Bun, dash): the child shares
  * the parent's memory and runs on the parent's stack until it execs. So the hook path uses only
- * stack memory, reads globals without writing them, takes no locks, calls no malloc or stdio, and
- * uses only async-signal-safe system calls (stat, access, readlink, getcwd as a raw syscall,
- * execve). String helpers are written here so that no libc function with unknown internals is
- * involved.
+ * stack memory (plus an anonymous mapping for an array too big for it, see nono_big_array),
+ * reads globals without writing them, takes no locks, calls no malloc or stdio, and uses only
+ * plain system calls (stat, access, readlink, open/read/close with O_CLOEXEC, fcntl, mmap,
+ * getcwd as a raw syscall, execve). String helpers are written here so that no libc function
+ * with unknown internals is involved.
  */
 
 #define NONO_DEFAULT_SHELLS "bash,sh,dash,zsh"
 #define NONO_MAX_SHELLS 16
 #define NONO_SHELL_NAME_MAX 64
 #define NONO_AS_PREFIX "NONO_SHELL_AS="
-/* The new environment is a VLA on the caller's stack; past this many entries we refuse (E2BIG)
- * instead of risking a stack overflow in a vfork child. Real environments are far smaller. */
-#define NONO_MAX_ENV_ENTRIES 32768
+/* Pointer arrays (a new environment, a script's argv) up to this many entries are built on the
+ * caller's stack (8 KiB); larger ones get an anonymous mapping of their own, so that a big
+ * environment cannot overflow a small thread stack (a vfork child runs on its parent's). */
+#define NONO_STACK_PTRS 1024
+/* What the kernel reads of a file to recognise "#!" (BINPRM_BUF_SIZE): all of the line it uses. */
+#define NONO_HEAD_SIZE 256
+/* Scripts the kernel runs in one chain (x.sh -> #!wrapper -> #!/bin/bash): measured on 6.18,
+ * five nested scripts run and a sixth fails with ELOOP. */
+#define NONO_MAX_SCRIPT_DEPTH 5
+/* Words of an `env -S` line taken apart here; a longer one is left to env itself. */
+#define NONO_MAX_ENV_WORDS 8
+#define NONO_MAX_PREFIX (2 * NONO_MAX_SCRIPT_DEPTH + NONO_MAX_ENV_WORDS)
 /* A preload list longer than this is left alone rather than copied into a stack buffer (a real
  * one is a few paths long). */
 #define NONO_MAX_PRELOAD_VALUE 16384
@@ -430,21 +454,23 @@ static int nono_is_client(const struct stat *st) {
   return nono_client_stat_ok && st->st_dev == nono_client_dev && st->st_ino == nono_client_ino;
 }
 
-/* PATH of the environment in effect now, read from environ without getenv: in a child libuv has
- * already pointed environ at the command's environment, which is the PATH execvp searches. */
-static const char *nono_current_path(void) {
-  char **env = NONO_ENVIRON;
+/* The PATH entry of an environment, or glibc's execvp default when there is none. */
+static const char *nono_path_in(char *const *env) {
   if (env != NULL)
     for (; *env != NULL; env++)
       if (nono_starts_with(*env, "PATH=")) return *env + 5;
   return NONO_DEFAULT_PATH;
 }
 
-/* execvp's search: the first PATH entry holding an executable regular file called `name`.
+/* PATH of the environment in effect now, read from environ without getenv: in a child libuv has
+ * already pointed environ at the command's environment, which is the PATH execvp searches. */
+static const char *nono_current_path(void) { return nono_path_in(NONO_ENVIRON); }
+
+/* execvp's search: the first entry of `path` holding an executable regular file called `name`.
  * An empty entry means the current directory, as in execvp. Writes the candidate to out. */
-static int nono_search_path(const char *name, char out[PATH_MAX]) {
+static NONO_COLD int nono_search_path(const char *name, const char *path, char out[PATH_MAX]) {
   size_t name_len = nono_strlen(name);
-  const char *dir = nono_current_path();
+  const char *dir = path;
   for (;;) {
     const char *end = dir;
     while (*end != '\0' && *end != ':') end++;
@@ -467,7 +493,7 @@ static int nono_search_path(const char *name, char out[PATH_MAX]) {
 /* Whether path is a symlink chain that ends at a file with a shell name. readlink resolves only
  * the last component, so the chain is walked here; a relative target is relative to the link's
  * directory. A dangling, looping or too long chain is not a shell: the real call reports it. */
-static int nono_walk_links_to_shell(const char *path);
+static NONO_COLD int nono_walk_links_to_shell(const char *path);
 
 static int nono_links_to_shell(const char *path) {
   /* Most programs are not symlinks: decide that with one lstat and no large buffers, because
@@ -478,7 +504,7 @@ static int nono_links_to_shell(const char *path) {
   return nono_walk_links_to_shell(path);
 }
 
-static __attribute__((noinline)) int nono_walk_links_to_shell(const char *path) {
+static NONO_COLD int nono_walk_links_to_shell(const char *path) {
   char cur[PATH_MAX];
   char next[PATH_MAX];
   size_t used = 0;
@@ -496,58 +522,273 @@ static __attribute__((noinline)) int nono_walk_links_to_shell(const char *path) 
   return 0;
 }
 
+static int nono_names_shell(const char *path) {
+  return nono_is_shell_name(nono_basename(path)) || nono_links_to_shell(path);
+}
+
+/* Whether a file starts with "#!": two bytes, read only for a regular file with an execute bit
+ * (anything else execve refuses or runs as a binary without our help). This is the one cost
+ * the script rule adds to the start of a program that is not a shell (npm run bench, part 2). */
+static int nono_starts_with_shebang(const char *path, const struct stat *st) {
+  if (!S_ISREG(st->st_mode) || (st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return 0; /* unreadable: we cannot tell; see nono_classify_script */
+  char magic[2];
+  ssize_t n = read(fd, magic, sizeof magic);
+  close(fd);
+  return n == 2 && magic[0] == '#' && magic[1] == '!';
+}
+
+/* The first NONO_HEAD_SIZE bytes of a file, zero padded, as the kernel sees them; head has one
+ * more byte, always NUL. -1 when the file cannot be opened for reading. */
+static NONO_COLD int nono_read_head(const char *path, char head[NONO_HEAD_SIZE + 1]) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  size_t got = 0;
+  while (got < NONO_HEAD_SIZE) {
+    ssize_t n = read(fd, head + got, NONO_HEAD_SIZE - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  for (size_t i = got; i <= NONO_HEAD_SIZE; i++) head[i] = '\0';
+  return 0;
+}
+
+static int nono_spacetab(char c) { return c == ' ' || c == '\t'; }
+
+/*
+ * "#!NAME [ARG]" read the way Linux reads it (fs/binfmt_script.c), so that the argv built here is
+ * the one the shell would have got: spaces and tabs around NAME are skipped, everything after the
+ * first space or tab up to the end of the line (trailing spaces and tabs dropped) is ONE argument,
+ * and a carriage return is an ordinary character ("#!/bin/bash\r" names a file that does not
+ * exist). A line without a newline inside the buffer is used only if NAME visibly ends in it.
+ * Works in place: *name and *arg (NULL if none) point into head. -1 where the kernel says ENOEXEC.
+ */
+static NONO_COLD int nono_parse_shebang(char head[NONO_HEAD_SIZE + 1], char **name, char **arg) {
+  if (head[0] != '#' || head[1] != '!') return -1;
+  char *last = head + NONO_HEAD_SIZE - 1;
+  char *end = NULL;
+  for (char *p = head; p <= last && *p != '\0'; p++)
+    if (*p == '\n') {
+      end = p;
+      break;
+    }
+  if (end == NULL) {
+    char *p = head + 2;
+    while (p <= last && nono_spacetab(*p)) p++;
+    if (p > last) return -1; /* only spaces */
+    while (p <= last && !nono_spacetab(*p) && *p != '\0') p++;
+    if (p > last) return -1; /* the name may be cut off */
+    end = last;
+  }
+  while (nono_spacetab(end[-1])) end--; /* stops at the '!' at the latest */
+  char *n = head + 2;
+  while (n <= end && nono_spacetab(*n)) n++;
+  if (n >= end) return -1; /* no name */
+  char *sep = n;
+  while (sep <= end && !nono_spacetab(*sep) && *sep != '\0') sep++;
+  char *a = NULL;
+  if (sep <= end && *sep != '\0') {
+    a = sep;
+    while (a <= end && nono_spacetab(*a)) a++;
+    if (a > end) a = NULL;
+  }
+  *end = '\0';
+  if (a != NULL) *sep = '\0';
+  *name = n;
+  *arg = a;
+  return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The decision                                                                               */
 
 enum nono_lookup {
   NONO_LITERAL,    /* execve, execv, posix_spawn: the path is used as given (bare = cwd) */
-  NONO_SEARCH_PATH /* execvp, execvpe, posix_spawnp: a bare name is searched on PATH */
+  NONO_SEARCH_PATH /* posix_spawnp: a bare name is searched on PATH */
 };
 
 enum nono_decision {
   NONO_PASS,  /* not a shell (or it is the client itself): call the real function */
-  NONO_ROUTE, /* a shell: start the client with NONO_SHELL_AS=<shell_out> */
+  NONO_ROUTE, /* a shell: start the client with NONO_SHELL_AS=<route.shell> */
   NONO_REFUSE /* a shell we cannot name in PATH_MAX: fail rather than run it unsandboxed */
 };
 
-static enum nono_decision nono_classify_target(const char *target, char shell_out[PATH_MAX]);
+/* What a routed start becomes. For a script the client's argv is prefix[], then script, then
+ * the caller's argv[1..] (the kernel drops argv[0] of a script); otherwise the caller's argv. */
+struct nono_route {
+  char shell[PATH_MAX]; /* NONO_SHELL_AS: the shell, absolute */
+  int script;
+  const char *script_path;
+  size_t nprefix;
+  const char *prefix[NONO_MAX_PREFIX];
+  char found[PATH_MAX]; /* the file a PATH search found (posix_spawnp) */
+  char heads[NONO_MAX_SCRIPT_DEPTH][NONO_HEAD_SIZE + 1];
+};
 
-static __attribute__((noinline)) enum nono_decision nono_classify_on_path(const char *file,
-                                                                          char shell_out[PATH_MAX]) {
-  char found[PATH_MAX];
-  if (!nono_search_path(file, found)) return NONO_PASS; /* real call reports ENOENT etc. */
-  return nono_classify_target(found, shell_out);
-}
-
-static enum nono_decision nono_classify(const char *file, enum nono_lookup lookup,
-                                        char shell_out[PATH_MAX]) {
-  /* The PATH search needs a PATH_MAX buffer: only bare names pay for it (see links_to_shell). */
-  if (lookup == NONO_SEARCH_PATH && !nono_has_slash(file)) return nono_classify_on_path(file, shell_out);
-  return nono_classify_target(file, shell_out);
-}
-
-static enum nono_decision nono_classify_target(const char *target, char shell_out[PATH_MAX]) {
-  /* The name decides first; only other names pay for the readlink of the symlink check. The
-   * shell is still named by the path the caller used: the supervisor resolves it itself. */
-  if (!nono_is_shell_name(nono_basename(target)) && !nono_links_to_shell(target)) return NONO_PASS;
+/* A file named as a shell: routed unless it cannot be run or is the client itself (a shell name
+ * that is the client, proxy-bin/bash first on PATH, is already routed; rewriting it would hand
+ * the client a NONO_SHELL_AS pointing at itself). */
+static NONO_COLD enum nono_decision nono_shell_route(const char *path, struct nono_route *r) {
   struct stat st;
-  if (!nono_executable_file(target, &st)) return NONO_PASS;
-  /* A shell name that is the client (proxy-bin/bash -> nono-shell, first on PATH) is already
-   * routed; rewriting it would hand the client a NONO_SHELL_AS pointing at itself. */
-  if (nono_is_client(&st)) return NONO_PASS;
-  if (nono_make_absolute(target, shell_out) != 0) return NONO_REFUSE;
+  if (!nono_executable_file(path, &st) || nono_is_client(&st)) return NONO_PASS;
+  /* The shell is named by the path the caller used: the supervisor resolves it itself. */
+  if (nono_make_absolute(path, r->shell) != 0) return NONO_REFUSE;
   return NONO_ROUTE;
+}
+
+/* names[k]/args[k]: the "#!" line of the k-th script of a chain. The kernel puts the innermost
+ * interpreter first: names[from], args[from], ..., names[0], args[0], then the script. */
+static NONO_COLD void nono_push_chain(struct nono_route *r, char *const names[], char *const args[],
+                            size_t from, int include_from) {
+  for (size_t k = from + 1; k-- > 0;) {
+    if (k == from && !include_from) continue;
+    r->prefix[r->nprefix++] = names[k];
+    if (args[k] != NULL) r->prefix[r->nprefix++] = args[k];
+  }
+}
+
+/*
+ * `#!/usr/bin/env ARG` at depth `depth`: env runs ARG (or, for "-S ...", the words of the rest)
+ * found on the PATH of the environment the script gets. Only the plain forms are taken apart
+ * here; options, assignments, quotes, escapes and ${VAR} are left to env itself, which loads this
+ * library too and routes its own execvp.
+ */
+static NONO_COLD enum nono_decision
+nono_classify_env(struct nono_route *r, char *const names[], char *const args[], size_t depth,
+                  const char *script, char *const envp[]) {
+  char *arg = args[depth];
+  char *words[NONO_MAX_ENV_WORDS];
+  size_t nw = 0;
+  if (arg == NULL) return NONO_PASS;
+  if (arg[0] == '-' && arg[1] == 'S') {
+    for (const char *q = arg + 2; *q != '\0'; q++)
+      if (*q == '\\' || *q == '\'' || *q == '"' || *q == '$' || *q == '#') return NONO_PASS;
+    for (char *p = arg + 2;;) {
+      while (nono_spacetab(*p)) p++;
+      if (*p == '\0') break;
+      if (nw == NONO_MAX_ENV_WORDS) return NONO_PASS;
+      words[nw++] = p;
+      while (*p != '\0' && !nono_spacetab(*p)) p++;
+      if (*p != '\0') *p++ = '\0';
+    }
+  } else {
+    for (const char *q = arg; *q != '\0'; q++)
+      if (nono_spacetab(*q)) return NONO_PASS; /* env looks for a program with that space */
+    words[nw++] = arg;
+  }
+  if (nw == 0 || words[0][0] == '-') return NONO_PASS;
+  for (const char *q = words[0]; *q != '\0'; q++)
+    if (*q == '=') return NONO_PASS; /* an assignment, not the program */
+
+  char found[PATH_MAX];
+  const char *program = words[0];
+  if (!nono_has_slash(program)) {
+    if (!nono_search_path(program, nono_path_in(envp), found)) return NONO_PASS;
+    program = found;
+  }
+  if (!nono_names_shell(program)) return NONO_PASS; /* env runs it, through its own hook */
+  enum nono_decision d = nono_shell_route(program, r);
+  if (d != NONO_ROUTE) return d;
+  r->nprefix = 0;
+  for (size_t i = 0; i < nw; i++) r->prefix[r->nprefix++] = words[i];
+  nono_push_chain(r, names, args, depth, 0);
+  r->script = 1;
+  r->script_path = script;
+  return NONO_ROUTE;
+}
+
+/*
+ * A script whose "#!" chain ends in a shell. Each file of the chain must be one the kernel would
+ * run: a regular file we may execute whose head we can read. One we cannot read (mode 0711 and
+ * not ours) is passed through: its interpreter cannot read it either and fails.
+ */
+static NONO_COLD enum nono_decision
+nono_classify_script(const char *script, struct nono_route *r, char *const envp[]) {
+  char *names[NONO_MAX_SCRIPT_DEPTH];
+  char *args[NONO_MAX_SCRIPT_DEPTH];
+  const char *file = script;
+  for (size_t depth = 0; depth < NONO_MAX_SCRIPT_DEPTH; depth++) {
+    struct stat st;
+    if (!nono_executable_file(file, &st) || nono_read_head(file, r->heads[depth]) != 0 ||
+        nono_parse_shebang(r->heads[depth], &names[depth], &args[depth]) != 0)
+      return NONO_PASS;
+    const char *interp = names[depth];
+    if (nono_names_shell(interp)) {
+      enum nono_decision d = nono_shell_route(interp, r);
+      if (d != NONO_ROUTE) return d;
+      r->nprefix = 0;
+      nono_push_chain(r, names, args, depth, 1);
+      r->script = 1;
+      r->script_path = script;
+      return NONO_ROUTE;
+    }
+    if (nono_streq(nono_basename(interp), "env"))
+      return nono_classify_env(r, names, args, depth, script, envp);
+    file = interp; /* the interpreter may itself be a script */
+  }
+  return NONO_PASS; /* deeper than the kernel goes: it fails with ELOOP */
+}
+
+/* scripts = 0 where the kernel would refuse to run a script (see nono_fd_script_ok). */
+static NONO_COLD enum nono_decision nono_classify_target(const char *target, struct nono_route *r,
+                                               char *const envp[], int scripts) {
+  /* The name decides first; only other names pay for the readlink of the symlink check. */
+  if (nono_names_shell(target)) return nono_shell_route(target, r);
+  if (!scripts) return NONO_PASS;
+  return nono_classify_script(target, r, envp);
 }
 
 /* The one place that decides whether a start is routed. errno is restored so that a
  * pass-through caller sees only the real call's errno, never one from our stat/readlink. */
-static enum nono_decision nono_decide(const char *file, enum nono_lookup lookup,
-                                      char shell_out[PATH_MAX]) {
+static NONO_COLD enum nono_decision nono_decide(const char *file, enum nono_lookup lookup, char *const envp[],
+                                      int scripts, struct nono_route *r) {
   if (!nono_enabled || file == NULL || file[0] == '\0') return NONO_PASS;
   int saved_errno = errno;
-  enum nono_decision d = nono_classify(file, lookup, shell_out);
+  r->script = 0;
+  enum nono_decision d;
+  if (lookup == NONO_SEARCH_PATH && !nono_has_slash(file))
+    d = nono_search_path(file, nono_current_path(), r->found)
+            ? nono_classify_target(r->found, r, envp, scripts)
+            : NONO_PASS; /* the real call reports ENOENT etc. */
+  else
+    d = nono_classify_target(file, r, envp, scripts);
   errno = saved_errno;
   return d;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pointer arrays                                                                             */
+
+/* An array too big for the stack (more than NONO_STACK_PTRS entries), in its own mapping: mmap
+ * takes no lock and touches no heap, so it is usable in a vfork child. It is unmapped when the
+ * real call returns; after an exec that succeeded in a vfork child it stays in the parent (the
+ * mapping was made in the shared address space): one mapping of 8 bytes per entry, and only for
+ * an environment or argv of more than NONO_STACK_PTRS entries. */
+struct nono_big_array {
+  void *map;
+  size_t bytes;
+};
+
+static NONO_COLD char **nono_big_array_get(struct nono_big_array *a, size_t entries) {
+  a->map = NULL;
+  a->bytes = 0;
+  if (entries > ((size_t)-1) / sizeof(char *)) return NULL;
+  size_t bytes = entries * sizeof(char *);
+  void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  a->map = m;
+  a->bytes = bytes;
+  return (char **)m;
+}
+
+static void nono_big_array_put(struct nono_big_array *a) {
+  if (a->map == NULL) return;
+  int saved_errno = errno;
+  munmap(a->map, a->bytes);
+  errno = saved_errno;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -585,8 +826,8 @@ struct nono_env_plan {
   int changed;
 };
 
-/* shell != NULL: a redirect, which also replaces NONO_SHELL_AS. Returns 0 or E2BIG. */
-static int nono_env_plan(char *const envp[], const char *shell, struct nono_env_plan *plan) {
+/* shell != NULL: a redirect, which also replaces NONO_SHELL_AS. */
+static void nono_env_plan(char *const envp[], const char *shell, struct nono_env_plan *plan) {
   size_t count = 0, stale_as = 0, preload_entries = 0;
   unsigned char present[NONO_KEPT_COUNT] = {0};
   const char *theirs = NULL;
@@ -602,7 +843,6 @@ static int nono_env_plan(char *const envp[], const char *shell, struct nono_env_
           if (nono_kept[k][0] != '\0' && nono_same_name(e, nono_kept[k])) present[k] = 1;
       }
     }
-  if (count > NONO_MAX_ENV_ENTRIES) return E2BIG;
 
   plan->changed = shell != NULL;
   plan->their_preload = theirs;
@@ -626,13 +866,12 @@ static int nono_env_plan(char *const envp[], const char *shell, struct nono_env_
     }
   }
   plan->out_count = out;
-  return 0;
 }
 
 /* Fills env (room for plan->out_count + 1 pointers). preload has plan->preload_size bytes;
- * as_entry, used when shell != NULL, has room for NONO_AS_PREFIX + PATH_MAX. */
-static void nono_env_fill(char **env, char *const envp[], const struct nono_env_plan *plan,
-                          char *preload, char *as_entry, const char *shell) {
+ * as_entry, used when shell != NULL, has as_size bytes (NONO_AS_PREFIX + the shell + NUL). */
+static NONO_COLD void nono_env_fill(char **env, char *const envp[], const struct nono_env_plan *plan,
+                          char *preload, char *as_entry, size_t as_size, const char *shell) {
   size_t k = 0;
   if (envp != NULL)
     for (size_t i = 0; envp[i] != NULL; i++) {
@@ -659,9 +898,8 @@ static void nono_env_fill(char **env, char *const envp[], const struct nono_env_
   if (shell != NULL) {
     size_t used = 0;
     as_entry[0] = '\0';
-    nono_append(as_entry, sizeof NONO_AS_PREFIX + PATH_MAX, &used, NONO_AS_PREFIX,
-                sizeof NONO_AS_PREFIX - 1);
-    nono_append(as_entry, sizeof NONO_AS_PREFIX + PATH_MAX, &used, shell, nono_strlen(shell));
+    nono_append(as_entry, as_size, &used, NONO_AS_PREFIX, sizeof NONO_AS_PREFIX - 1);
+    nono_append(as_entry, as_size, &used, shell, nono_strlen(shell));
     env[k++] = as_entry;
   }
   env[k] = NULL;
@@ -673,8 +911,8 @@ static void nono_env_fill(char **env, char *const envp[], const struct nono_env_
 /* One description for every real function a hook may end in, so that the environment is fixed
  * up in one place. */
 enum nono_call_kind {
-  NONO_CALL_EXECVE,  /* also execv, execl, execle, and every redirect */
-  NONO_CALL_EXECVPE, /* execvp, execvpe, execlp */
+  NONO_CALL_EXECVE,  /* also execv, execl, execle, every candidate of execvp, and redirects */
+  NONO_CALL_EXECVPE, /* execvp, execvpe, execlp with routing off */
   NONO_CALL_SPAWN,   /* posix_spawn, and the redirect of any spawn, system or popen */
   NONO_CALL_SPAWNP,
 #if defined(__linux__)
@@ -721,7 +959,7 @@ static int nono_call_real(const struct nono_call *c, char *const envp[]) {
       if (nono_has_slash(c->path)) return real_execve(c->path, c->argv, envp);
       {
         char found[PATH_MAX];
-        if (!nono_search_path(c->path, found)) return nono_fail(c, ENOENT);
+        if (!nono_search_path(c->path, nono_current_path(), found)) return nono_fail(c, ENOENT);
         return real_execve(found, c->argv, envp);
       }
 #endif
@@ -746,38 +984,68 @@ static int nono_call_real(const struct nono_call *c, char *const envp[]) {
 /*
  * Makes the call with the environment it needs: NONO_SHELL_AS=<shell> for a redirect
  * (shell != NULL), plus whatever inheritance puts back. The new environment lives in this frame
- * (VLAs and stack buffers): heap memory is off limits in a vfork child, and the buffers must live
- * until the real call has copied them.
+ * (or in a mapping when it is big, see nono_big_array): heap memory is off limits in a vfork
+ * child, and the buffers must live until the real call has copied them.
  */
 static int nono_call(const struct nono_call *c, char *const envp[], const char *shell) {
   if (!nono_enabled) return nono_call_real(c, envp);
   struct nono_env_plan plan;
-  int err = nono_env_plan(envp, shell, &plan);
-  if (err != 0) {
-    if (shell == NULL) return nono_call_real(c, envp); /* pass-through: leave it to the kernel */
-    return nono_fail(c, err);
-  }
+  nono_env_plan(envp, shell, &plan);
   if (!plan.changed) return nono_call_real(c, envp);
+  size_t entries = plan.out_count + 1;
+  char *small[entries <= NONO_STACK_PTRS ? entries : 1];
+  struct nono_big_array big = {NULL, 0};
+  char **env = entries <= NONO_STACK_PTRS ? small : nono_big_array_get(&big, entries);
+  if (env == NULL) {
+    if (shell == NULL) return nono_call_real(c, envp); /* pass-through: leave it to the kernel */
+    return nono_fail(c, ENOMEM);
+  }
   char preload[plan.preload_size > 0 ? plan.preload_size : 1];
-  char as_entry[shell != NULL ? sizeof NONO_AS_PREFIX + PATH_MAX : 1];
-  char *env[plan.out_count + 1];
-  nono_env_fill(env, envp, &plan, preload, as_entry, shell);
-  return nono_call_real(c, env);
+  size_t as_size = shell != NULL ? sizeof NONO_AS_PREFIX + nono_strlen(shell) : 1;
+  char as_entry[as_size];
+  nono_env_fill(env, envp, &plan, preload, as_entry, as_size, shell);
+  int result = nono_call_real(c, env);
+  nono_big_array_put(&big);
+  return result;
 }
 
-/* The client path is absolute, so execve and plain posix_spawn are right for every caller. */
-static int nono_redirect_exec(const char *shell, char *const argv[], char *const envp[]) {
-  struct nono_call c = {.kind = NONO_CALL_EXECVE, .path = nono_client, .argv = argv};
-  return nono_call(&c, envp, shell);
+/* Starts the client for a routed start: the client path is absolute, so execve and plain
+ * posix_spawn are right for every caller. A script's argv is built here (see nono_route). */
+static NONO_COLD int nono_redirect(struct nono_call *c, const struct nono_route *r, char *const argv[],
+                         char *const envp[]) {
+  c->path = nono_client;
+  c->argv = argv;
+  if (!r->script) return nono_call(c, envp, r->shell);
+  size_t argc = 0;
+  if (argv != NULL)
+    while (argv[argc] != NULL) argc++;
+  size_t entries = r->nprefix + 1 + (argc > 1 ? argc - 1 : 0) + 1;
+  char *small[entries <= NONO_STACK_PTRS ? entries : 1];
+  struct nono_big_array big = {NULL, 0};
+  char **v = entries <= NONO_STACK_PTRS ? small : nono_big_array_get(&big, entries);
+  if (v == NULL) return nono_fail(c, ENOMEM);
+  size_t k = 0;
+  for (size_t i = 0; i < r->nprefix; i++) v[k++] = (char *)r->prefix[i];
+  v[k++] = (char *)r->script_path;
+  for (size_t i = 1; i < argc; i++) v[k++] = argv[i];
+  v[k] = NULL;
+  c->argv = v;
+  int result = nono_call(c, envp, r->shell);
+  nono_big_array_put(&big);
+  return result;
 }
 
-static int nono_redirect_spawn(pid_t *pid, const char *shell,
+static int nono_redirect_exec(const struct nono_route *r, char *const argv[], char *const envp[]) {
+  struct nono_call c = {.kind = NONO_CALL_EXECVE};
+  return nono_redirect(&c, r, argv, envp);
+}
+
+static int nono_redirect_spawn(pid_t *pid, const struct nono_route *r,
                                const posix_spawn_file_actions_t *actions,
                                const posix_spawnattr_t *attr, char *const argv[],
                                char *const envp[]) {
-  struct nono_call c = {.kind = NONO_CALL_SPAWN, .path = nono_client, .argv = argv, .pid = pid,
-                        .actions = actions, .attr = attr};
-  return nono_call(&c, envp, shell);
+  struct nono_call c = {.kind = NONO_CALL_SPAWN, .pid = pid, .actions = actions, .attr = attr};
+  return nono_redirect(&c, r, argv, envp);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -791,8 +1059,9 @@ static int nono_exec_error(int err) {
 /*
  * Whether a start could be a shell, decided without any large buffer: every 4 KiB of stack a hook
  * touches is a copy-on-write fault in the forked child that runs it, on every exec of every
- * program (measured with `npm run bench`, part 2). A path whose name is not a shell's and that is
- * not a symlink is settled with one lstat; anything else takes the full decision.
+ * program (measured with `npm run bench`, part 2). A path whose name is not a shell's, that is
+ * not a symlink and does not start with "#!" is settled with one lstat and, for an executable
+ * regular file, a read of two bytes; anything else takes the full decision.
  */
 static int nono_may_be_shell(const char *file, enum nono_lookup lookup) {
   if (!nono_enabled || file == NULL || file[0] == '\0') return 0;
@@ -800,21 +1069,20 @@ static int nono_may_be_shell(const char *file, enum nono_lookup lookup) {
   if (nono_is_shell_name(nono_basename(file))) return 1;
   int saved_errno = errno;
   struct stat st;
-  int link = lstat(file, &st) == 0 && S_ISLNK(st.st_mode);
+  int maybe = lstat(file, &st) == 0 && (S_ISLNK(st.st_mode) || nono_starts_with_shebang(file, &st));
   errno = saved_errno;
-  return link;
+  return maybe;
 }
 
 /* The full decision for a start that may be a shell. Returns 1 when it was routed (or refused,
  * with *result set), 0 when it is not a shell after all and passes through. Kept out of line so
- * that its PATH_MAX buffer is only on the stack of the starts that need it. */
-static __attribute__((noinline)) int nono_exec_if_shell(const char *file, enum nono_lookup lookup,
-                                                       char *const argv[], char *const envp[],
-                                                       int *result) {
-  char shell[PATH_MAX];
-  switch (nono_decide(file, lookup, shell)) {
+ * that its buffers are only on the stack of the starts that need them. */
+static NONO_COLD int nono_exec_if_shell(const char *file, char *const argv[],
+                                                       char *const envp[], int *result) {
+  struct nono_route route;
+  switch (nono_decide(file, NONO_LITERAL, envp, 1, &route)) {
     case NONO_ROUTE:
-      *result = nono_redirect_exec(shell, argv, envp);
+      *result = nono_redirect_exec(&route, argv, envp);
       return 1;
     case NONO_REFUSE:
       *result = nono_exec_error(ENAMETOOLONG);
@@ -825,16 +1093,16 @@ static __attribute__((noinline)) int nono_exec_if_shell(const char *file, enum n
   return 0;
 }
 
-static __attribute__((noinline)) int nono_spawn_if_shell(pid_t *pid, const char *file,
+static NONO_COLD int nono_spawn_if_shell(pid_t *pid, const char *file,
                                                         enum nono_lookup lookup,
                                                         const posix_spawn_file_actions_t *actions,
                                                         const posix_spawnattr_t *attr,
                                                         char *const argv[], char *const envp[],
                                                         int *result) {
-  char shell[PATH_MAX];
-  switch (nono_decide(file, lookup, shell)) {
+  struct nono_route route;
+  switch (nono_decide(file, lookup, envp, 1, &route)) {
     case NONO_ROUTE:
-      *result = nono_redirect_spawn(pid, shell, actions, attr, argv, envp);
+      *result = nono_redirect_spawn(pid, &route, actions, attr, argv, envp);
       return 1;
     case NONO_REFUSE:
       *result = ENAMETOOLONG;
@@ -845,15 +1113,106 @@ static __attribute__((noinline)) int nono_spawn_if_shell(pid_t *pid, const char 
   return 0;
 }
 
-/* Every exec hook that names its program by path or bare name ends here. */
-static int nono_exec(const char *file, enum nono_lookup lookup, char *const argv[],
-                     char *const envp[]) {
+/* Every exec of a path (execve, execv, execl, execle, each execvp candidate) ends here.
+ * *routed is set when the client was started (or refused) instead. */
+static int nono_exec_path(const char *file, char *const argv[], char *const envp[], int *routed) {
   int result;
-  if (nono_may_be_shell(file, lookup) && nono_exec_if_shell(file, lookup, argv, envp, &result))
+  if (nono_may_be_shell(file, NONO_LITERAL) && nono_exec_if_shell(file, argv, envp, &result)) {
+    *routed = 1;
     return result;
-  struct nono_call c = {.kind = lookup == NONO_SEARCH_PATH ? NONO_CALL_EXECVPE : NONO_CALL_EXECVE,
-                        .path = file, .argv = argv};
+  }
+  struct nono_call c = {.kind = NONO_CALL_EXECVE, .path = file, .argv = argv};
   return nono_call(&c, envp, NULL);
+}
+
+static int nono_exec(const char *file, char *const argv[], char *const envp[]) {
+  int routed = 0;
+  return nono_exec_path(file, argv, envp, &routed);
+}
+
+/* glibc's execvp fallback (posix/execvpe.c, maybe_script_execute) for a file the kernel returned
+ * ENOEXEC for: execve("/bin/sh", {"/bin/sh", file, argv[1..]}), here through the decision. */
+static NONO_COLD int nono_exec_sh_fallback(const char *file, char *const argv[],
+                                                          char *const envp[], int *routed) {
+  size_t argc = 0;
+  if (argv != NULL)
+    while (argv[argc] != NULL) argc++;
+  size_t entries = 2 + (argc > 1 ? argc - 1 : 0) + 1;
+  char *small[entries <= NONO_STACK_PTRS ? entries : 1];
+  struct nono_big_array big = {NULL, 0};
+  char **v = entries <= NONO_STACK_PTRS ? small : nono_big_array_get(&big, entries);
+  if (v == NULL) return nono_exec_error(ENOMEM);
+  size_t k = 0;
+  v[k++] = (char *)NONO_SYSTEM_SHELL;
+  v[k++] = (char *)file;
+  for (size_t i = 1; i < argc; i++) v[k++] = argv[i];
+  v[k] = NULL;
+  int result = nono_exec_path(NONO_SYSTEM_SHELL, v, envp, routed);
+  nono_big_array_put(&big);
+  return result;
+}
+
+/* One execvp candidate: the decision, the real execve, then the ENOEXEC fallback. */
+static int nono_exec_candidate(const char *file, char *const argv[], char *const envp[],
+                               int *routed) {
+  int result = nono_exec_path(file, argv, envp, routed);
+  if (*routed || errno != ENOEXEC) return result;
+  return nono_exec_sh_fallback(file, argv, envp, routed);
+}
+
+/*
+ * execvp, execvpe, execlp: glibc's search, done here so that each candidate and the /bin/sh
+ * fallback go through the decision (glibc's own execvpe calls its internal execve, which no hook
+ * sees). Like glibc: PATH of the current environment (default "/bin:/usr/bin"), an empty entry
+ * is the current directory, EACCES/ENOENT/ENOTDIR/ESTALE/ENODEV/ETIMEDOUT move on to the next
+ * entry, any other error ends the search, and EACCES is reported if any candidate gave it. One
+ * difference, on purpose: once a candidate was routed, its failure ends the search (fail closed).
+ */
+static int nono_exec_search(const char *file, char *const argv[], char *const envp[]) {
+  if (!nono_enabled) {
+    struct nono_call c = {.kind = NONO_CALL_EXECVPE, .path = file, .argv = argv};
+    return nono_call_real(&c, envp);
+  }
+  if (file == NULL || file[0] == '\0') return nono_exec_error(ENOENT);
+  int routed = 0;
+  if (nono_has_slash(file)) {
+    nono_exec_candidate(file, argv, envp, &routed);
+    return -1;
+  }
+  size_t file_len = nono_strlen(file);
+  if (file_len > NAME_MAX) return nono_exec_error(ENAMETOOLONG);
+  int got_eacces = 0;
+  char candidate[PATH_MAX];
+  for (const char *dir = nono_current_path();;) {
+    const char *end = dir;
+    while (*end != '\0' && *end != ':') end++;
+    size_t used = 0;
+    candidate[0] = '\0';
+    int fits = (end == dir || (nono_append(candidate, PATH_MAX, &used, dir, (size_t)(end - dir)) == 0 &&
+                               nono_append(candidate, PATH_MAX, &used, "/", 1) == 0)) &&
+               nono_append(candidate, PATH_MAX, &used, file, file_len) == 0;
+    if (fits) {
+      nono_exec_candidate(candidate, argv, envp, &routed);
+      if (routed) return -1;
+      switch (errno) {
+        case EACCES:
+          got_eacces = 1;
+          break;
+        case ENOENT:
+        case ESTALE:
+        case ENOTDIR:
+        case ENODEV:
+        case ETIMEDOUT:
+          break;
+        default:
+          return -1;
+      }
+    }
+    if (*end == '\0') break;
+    dir = end + 1;
+  }
+  if (got_eacces) errno = EACCES;
+  return -1;
 }
 
 static int nono_spawn(pid_t *pid, const char *file, enum nono_lookup lookup,
@@ -869,17 +1228,17 @@ static int nono_spawn(pid_t *pid, const char *file, enum nono_lookup lookup,
 }
 
 NONO_EXPORT int NONO_HOOK(execve)(const char *path, char *const argv[], char *const envp[]) {
-  return nono_exec(path, NONO_LITERAL, argv, envp);
+  return nono_exec(path, argv, envp);
 }
 
 /* execv and execvp use the environment in effect now, like libc (environ is read at call time,
  * so a libuv child that already switched environ passes the command's environment). */
 NONO_EXPORT int NONO_HOOK(execv)(const char *path, char *const argv[]) {
-  return nono_exec(path, NONO_LITERAL, argv, NONO_ENVIRON);
+  return nono_exec(path, argv, NONO_ENVIRON);
 }
 
 NONO_EXPORT int NONO_HOOK(execvp)(const char *file, char *const argv[]) {
-  return nono_exec(file, NONO_SEARCH_PATH, argv, NONO_ENVIRON);
+  return nono_exec_search(file, argv, NONO_ENVIRON);
 }
 
 /*
@@ -910,7 +1269,7 @@ NONO_EXPORT int NONO_HOOK(execl)(const char *path, const char *arg, ...) {
   va_start(ap, arg);
   nono_collect_args(argv, arg, ap, 0);
   va_end(ap);
-  return nono_exec(path, NONO_LITERAL, argv, NONO_ENVIRON);
+  return nono_exec(path, argv, NONO_ENVIRON);
 }
 
 NONO_EXPORT int NONO_HOOK(execlp)(const char *file, const char *arg, ...) {
@@ -922,7 +1281,7 @@ NONO_EXPORT int NONO_HOOK(execlp)(const char *file, const char *arg, ...) {
   va_start(ap, arg);
   nono_collect_args(argv, arg, ap, 0);
   va_end(ap);
-  return nono_exec(file, NONO_SEARCH_PATH, argv, NONO_ENVIRON);
+  return nono_exec_search(file, argv, NONO_ENVIRON);
 }
 
 NONO_EXPORT int NONO_HOOK(execle)(const char *path, const char *arg, ...) {
@@ -934,7 +1293,7 @@ NONO_EXPORT int NONO_HOOK(execle)(const char *path, const char *arg, ...) {
   va_start(ap, arg);
   char *const *envp = nono_collect_args(argv, arg, ap, 1);
   va_end(ap);
-  return nono_exec(path, NONO_LITERAL, argv, envp);
+  return nono_exec(path, argv, envp);
 }
 
 NONO_EXPORT int NONO_HOOK(posix_spawn)(pid_t *restrict pid, const char *restrict path,
@@ -944,6 +1303,8 @@ NONO_EXPORT int NONO_HOOK(posix_spawn)(pid_t *restrict pid, const char *restrict
   return nono_spawn(pid, path, NONO_LITERAL, file_actions, attr, argv, envp);
 }
 
+/* No ENOEXEC fallback here: glibc >= 2.15 posix_spawnp has none (measured on 2.36: a file without
+ * "#!" fails with ENOEXEC). */
 NONO_EXPORT int NONO_HOOK(posix_spawnp)(pid_t *restrict pid, const char *restrict file,
                                         const posix_spawn_file_actions_t *file_actions,
                                         const posix_spawnattr_t *restrict attr,
@@ -954,20 +1315,25 @@ NONO_EXPORT int NONO_HOOK(posix_spawnp)(pid_t *restrict pid, const char *restric
 #if defined(__linux__)
 /* Like glibc, the search uses the PATH of the current environment, not the one in envp. */
 NONO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
-  return nono_exec(file, NONO_SEARCH_PATH, argv, envp);
+  return nono_exec_search(file, argv, envp);
 }
 
 /* The path an open descriptor refers to, from /proc/self/fd/N (absolute paths only: sockets,
  * pipes and memfds have none that stat could use). errno is left as it was. */
-static int nono_fd_path(int fd, char out[PATH_MAX]) {
-  char link[32] = "/proc/self/fd/";
-  size_t used = sizeof "/proc/self/fd/" - 1;
+static void nono_fd_link(int fd, char link[32]) {
+  size_t used = 0;
+  for (const char *p = "/proc/self/fd/"; *p != '\0'; p++) link[used++] = *p;
   char digits[16];
   size_t nd = 0;
-  if (fd < 0) return -1;
   for (unsigned v = (unsigned)fd; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
   while (nd > 0) link[used++] = digits[--nd];
   link[used] = '\0';
+}
+
+static int nono_fd_path(int fd, char out[PATH_MAX]) {
+  char link[32];
+  if (fd < 0) return -1;
+  nono_fd_link(fd, link);
   int saved_errno = errno;
   ssize_t n = readlink(link, out, PATH_MAX);
   errno = saved_errno;
@@ -976,15 +1342,33 @@ static int nono_fd_path(int fd, char out[PATH_MAX]) {
   return 0;
 }
 
+/* The kernel names a script run through a descriptor "/dev/fd/N[/path]" and refuses it (ENOENT)
+ * when N is close-on-exec, since the interpreter could not open that name. The client gets the
+ * file's real path instead (the sandboxed shell inherits no such descriptor), and a script on a
+ * close-on-exec descriptor is left to fail as it would. */
+static int nono_fd_script_ok(int fd) {
+  int saved_errno = errno;
+  int flags = fcntl(fd, F_GETFD);
+  errno = saved_errno;
+  return flags >= 0 && (flags & FD_CLOEXEC) == 0;
+}
+
 /* The file execveat would run, as a path decide() understands. Fails (-> pass-through) when
  * there is none, and when AT_SYMLINK_NOFOLLOW meets a symlink: the real call fails with ELOOP,
- * and routing would turn that failure into a run. */
-static int nono_execveat_target(int dirfd, const char *path, int flags, char out[PATH_MAX]) {
+ * and routing would turn that failure into a run. *via_fd is set when the kernel would name the
+ * file through dirfd. */
+static int nono_execveat_target(int dirfd, const char *path, int flags, char out[PATH_MAX],
+                                int *via_fd) {
+  *via_fd = 0;
   if (path == NULL) return -1; /* the real call reports EFAULT */
-  if (path[0] == '\0') return (flags & AT_EMPTY_PATH) ? nono_fd_path(dirfd, out) : -1;
+  if (path[0] == '\0') {
+    *via_fd = 1;
+    return (flags & AT_EMPTY_PATH) ? nono_fd_path(dirfd, out) : -1;
+  }
   size_t used = 0;
   out[0] = '\0';
   if (path[0] != '/' && dirfd != AT_FDCWD) {
+    *via_fd = 1;
     if (nono_fd_path(dirfd, out) != 0) return -1;
     used = nono_strlen(out);
     if (out[used - 1] != '/' && nono_append(out, PATH_MAX, &used, "/", 1) != 0) return -1;
@@ -1001,12 +1385,13 @@ static int nono_execveat_target(int dirfd, const char *path, int flags, char out
 }
 
 /* Decides on a resolved path; a routed start becomes a plain execve of the client. */
-static int nono_exec_resolved(const char *resolved, const struct nono_call *pass,
-                              char *const envp[]) {
-  char shell[PATH_MAX];
-  if (resolved != NULL) switch (nono_decide(resolved, NONO_LITERAL, shell)) {
+static NONO_COLD int nono_exec_resolved(const char *resolved, int scripts,
+                                                       const struct nono_call *pass,
+                                                       char *const envp[]) {
+  struct nono_route route;
+  if (resolved != NULL) switch (nono_decide(resolved, NONO_LITERAL, envp, scripts, &route)) {
       case NONO_ROUTE:
-        return nono_redirect_exec(shell, pass->argv, envp);
+        return nono_redirect_exec(&route, pass->argv, envp);
       case NONO_REFUSE:
         return nono_exec_error(ENAMETOOLONG);
       case NONO_PASS:
@@ -1015,20 +1400,68 @@ static int nono_exec_resolved(const char *resolved, const struct nono_call *pass
   return nono_call(pass, envp, NULL);
 }
 
-NONO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
+/* Whether path still names the file open on fd (not so for a deleted or replaced file). */
+static int nono_path_is_fd(const char *path, int fd) {
+  struct stat by_path, by_fd;
+  int saved_errno = errno;
+  int same = stat(path, &by_path) == 0 && fstat(fd, &by_fd) == 0 &&
+             by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino;
+  errno = saved_errno;
+  return same;
+}
+
+/*
+ * A script open on fd that has no path the sandboxed shell could open (a memfd, a deleted file):
+ * the kernel would start its "#!" shell itself, outside any hook, on /dev/fd/N. Whether that
+ * shell is one we route (directly, through a symlink or through nested scripts; `env NAME` is
+ * left to env, whose own execvp is routed). The head is read through /proc/self/fd/N, a new
+ * open file description, so the caller's offset is untouched (and O_PATH descriptors work).
+ */
+static NONO_COLD int nono_fd_starts_shell(int fd, char *const envp[]) {
+  char link[32];
+  struct nono_route r;
+  nono_fd_link(fd, link);
+  int saved_errno = errno;
+  char *name, *arg;
+  int shell = 0;
+  if (nono_read_head(link, r.heads[0]) == 0 && nono_parse_shebang(r.heads[0], &name, &arg) == 0)
+    shell = nono_names_shell(name) || (!nono_streq(nono_basename(name), "env") &&
+                                       nono_classify_script(name, &r, envp) == NONO_ROUTE);
+  errno = saved_errno;
+  return shell;
+}
+
+/* NULL is not empty: execveat reports EFAULT for it. */
+static int nono_is_empty(const char *path) { return path != NULL && path[0] == '\0'; }
+
+/* fexecve, and execveat(fd, "", AT_EMPTY_PATH): the descriptor is the file. A script on it whose
+ * shell would be routed but that the client cannot be given a path for is refused (EACCES)
+ * rather than run unsandboxed. */
+static int nono_exec_fd(int fd, const struct nono_call *pass, char *const envp[]) {
   char path[PATH_MAX];
+  if (!nono_enabled || fd < 0) return nono_call(pass, envp, NULL);
+  int scripts = nono_fd_script_ok(fd);
+  if (nono_fd_path(fd, path) == 0 && nono_path_is_fd(path, fd))
+    return nono_exec_resolved(path, scripts, pass, envp);
+  if (scripts && nono_fd_starts_shell(fd, envp)) return nono_exec_error(EACCES);
+  return nono_call(pass, envp, NULL);
+}
+
+NONO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   struct nono_call c = {.kind = NONO_CALL_FEXECVE, .argv = argv, .fd = fd};
-  int known = nono_enabled && nono_fd_path(fd, path) == 0;
-  return nono_exec_resolved(known ? path : NULL, &c, envp);
+  return nono_exec_fd(fd, &c, envp);
 }
 
 NONO_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
                          int flags) {
   char target[PATH_MAX];
+  int via_fd = 0;
   struct nono_call c = {
       .kind = NONO_CALL_EXECVEAT, .path = path, .argv = argv, .fd = dirfd, .flags = flags};
-  int known = nono_enabled && nono_execveat_target(dirfd, path, flags, target) == 0;
-  return nono_exec_resolved(known ? target : NULL, &c, envp);
+  if (nono_is_empty(path) && (flags & AT_EMPTY_PATH)) return nono_exec_fd(dirfd, &c, envp);
+  int known = nono_enabled && nono_execveat_target(dirfd, path, flags, target, &via_fd) == 0;
+  int scripts = known && (!via_fd || nono_fd_script_ok(dirfd));
+  return nono_exec_resolved(known ? target : NULL, scripts, &c, envp);
 }
 #endif /* __linux__ */
 
@@ -1041,8 +1474,8 @@ NONO_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *
  * the real ones run. They are never called between vfork and exec, so the hook-path rules do
  * not apply below: locks, malloc and stdio are fine.
  */
-static int nono_sh_routed(char shell[PATH_MAX]) {
-  return nono_decide(NONO_SYSTEM_SHELL, NONO_LITERAL, shell) == NONO_ROUTE;
+static int nono_sh_routed(struct nono_route *shell) {
+  return nono_decide(NONO_SYSTEM_SHELL, NONO_LITERAL, NONO_ENVIRON, 1, shell) == NONO_ROUTE;
 }
 
 static pid_t nono_wait(pid_t pid, int *status) {
@@ -1059,7 +1492,10 @@ static pthread_mutex_t nono_system_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned nono_system_active;
 static struct sigaction nono_system_saved_int, nono_system_saved_quit;
 
+static void nono_need_atfork(void);
+
 static void nono_system_enter(struct sigaction *orig_int, struct sigaction *orig_quit) {
+  nono_need_atfork();
   pthread_mutex_lock(&nono_system_lock);
   if (nono_system_active++ == 0) {
     struct sigaction ignore;
@@ -1084,8 +1520,8 @@ static void nono_system_leave(void) {
 }
 
 NONO_EXPORT int NONO_HOOK(system)(const char *command) {
-  char shell[PATH_MAX];
-  if (!nono_sh_routed(shell)) {
+  struct nono_route shell;
+  if (!nono_sh_routed(&shell)) {
     if (real_system == NULL) return nono_exec_error(ENOSYS);
     return real_system(command);
   }
@@ -1113,7 +1549,7 @@ NONO_EXPORT int NONO_HOOK(system)(const char *command) {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
     pid_t pid;
-    if (nono_redirect_spawn(&pid, shell, NULL, &attr, argv, NONO_ENVIRON) != 0)
+    if (nono_redirect_spawn(&pid, &shell, NULL, &attr, argv, NONO_ENVIRON) != 0)
       status = 127 << 8; /* as if the shell exited 127, like libc's system() */
     else if (nono_wait(pid, &status) < 0)
       status = -1;
@@ -1138,6 +1574,46 @@ struct nono_stream {
 };
 static struct nono_stream *nono_streams;
 static pthread_mutex_t nono_streams_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * fork() copies these locks in whatever state other threads left them, and only the forking
+ * thread exists in the child: a child forked while another thread was inside popen() (which
+ * holds nono_streams_lock across its spawn) would block forever in its own popen(). So fork()
+ * takes both locks first and both processes release them. A thread that was inside system()
+ * does not exist in the child either: its SIGINT/SIGQUIT ignore is undone there, as that
+ * thread would have done on return.
+ */
+static void nono_atfork_prepare(void) {
+  pthread_mutex_lock(&nono_system_lock);
+  pthread_mutex_lock(&nono_streams_lock);
+}
+
+static void nono_atfork_parent(void) {
+  pthread_mutex_unlock(&nono_streams_lock);
+  pthread_mutex_unlock(&nono_system_lock);
+}
+
+static void nono_atfork_child(void) {
+  if (nono_system_active > 0) {
+    sigaction(SIGINT, &nono_system_saved_int, NULL);
+    sigaction(SIGQUIT, &nono_system_saved_quit, NULL);
+    nono_system_active = 0;
+  }
+  pthread_mutex_unlock(&nono_streams_lock);
+  pthread_mutex_unlock(&nono_system_lock);
+}
+
+/* Registered by the first routed system() or popen(), not at load: the handlers write the
+ * locks, which costs a copy-on-write fault in both processes on every fork (measured: +2 faults
+ * per fork+exec), and most programs that load this library (bash among them) never take them. A
+ * fork that races with the first registration finds the locks free: they are taken only after. */
+static pthread_once_t nono_atfork_once = PTHREAD_ONCE_INIT;
+
+static void nono_register_atfork(void) {
+  (void)pthread_atfork(nono_atfork_prepare, nono_atfork_parent, nono_atfork_child);
+}
+
+static void nono_need_atfork(void) { (void)pthread_once(&nono_atfork_once, nono_register_atfork); }
 
 /* glibc's rules: any mix of 'r', 'w' and 'e', with exactly one direction. */
 static int nono_popen_mode(const char *mode, int *reading, int *cloexec) {
@@ -1168,8 +1644,8 @@ static int nono_pipe_cloexec(int fds[2]) {
 }
 
 NONO_EXPORT FILE *NONO_HOOK(popen)(const char *command, const char *mode) {
-  char shell[PATH_MAX];
-  if (!nono_sh_routed(shell)) {
+  struct nono_route shell;
+  if (!nono_sh_routed(&shell)) {
     if (real_popen == NULL) {
       errno = ENOSYS;
       return NULL;
@@ -1209,11 +1685,12 @@ NONO_EXPORT FILE *NONO_HOOK(popen)(const char *command, const char *mode) {
     char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
     pid_t pid = -1;
     /* Held across the spawn so that the list of descriptors to close is the list of streams. */
+    nono_need_atfork();
     pthread_mutex_lock(&nono_streams_lock);
     for (struct nono_stream *o = nono_streams; o != NULL && err == 0; o = o->next)
       err = posix_spawn_file_actions_addclose(&actions, o->fd);
     if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, child_end, target);
-    if (err == 0) err = nono_redirect_spawn(&pid, shell, &actions, NULL, argv, NONO_ENVIRON);
+    if (err == 0) err = nono_redirect_spawn(&pid, &shell, &actions, NULL, argv, NONO_ENVIRON);
     if (err == 0) {
       if (!cloexec) fcntl(parent_end, F_SETFD, 0); /* like popen without "e": inherited by execs */
       fp = fdopen(parent_end, reading ? "r" : "w");

@@ -37,8 +37,9 @@ const hookMatrixSource = join(repoRoot, 'test', 'fixtures', 'hook_matrix.c');
  * replaces argv[0] with the script path, so the caller's argv[0] (e.g. "-bash") could not be
  * checked. It is linked statically, like the real client, so LD_PRELOAD never loads into it and
  * nothing it does is itself subject to routing.
- * Record format: fields "argv=<arg>", "as=<value of a NONO_SHELL_AS entry>" and "env=<entry>" for
- * LD_PRELOAD and the NONO_* configuration the interposer carries to children, each ended by
+ * Record format: fields "argv=<arg>", "as=<value of a NONO_SHELL_AS entry>", "env=<entry>" for
+ * LD_PRELOAD and the NONO_* configuration the interposer carries to children, and
+ * "envc=<number of environment entries>", each ended by
  * \x1f; a record is ended by \x1e. The log is $NONO_TEST_LOG, or DEFAULT_LOG when a program on
  * the way dropped the environment (env -i): only the interposer's own variables come back.
  * With NONO_TEST_CLIENT_MODE=shell it then behaves like the supervisor's end of a routed start:
@@ -68,10 +69,17 @@ int main(int argc, char **argv) {
   int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return 97;
   for (int i = 0; i < argc; i++) field("argv=", argv[i]);
-  for (char **e = environ; *e; e++) {
+  size_t envc = 0;
+  for (char **e = environ; *e; e++, envc++) {
     if (starts(*e, "NONO_SHELL_AS=")) field("as=", *e + 14);
     else if (starts(*e, "LD_PRELOAD=") || (starts(*e, "NONO_") && !starts(*e, "NONO_TEST_"))) field("env=", *e);
   }
+  char digits[24], count[24];
+  size_t nd = 0, nc = 0;
+  do digits[nd++] = (char)('0' + envc % 10); while ((envc /= 10) != 0);
+  while (nd > 0) count[nc++] = digits[--nd];
+  count[nc] = '\0';
+  field("envc=", count);
   rec[used++] = '\x1e';
   if (write(fd, rec, used) != (ssize_t)used) return 96;
   close(fd);
@@ -334,10 +342,21 @@ beforeAll(async () => {
   symlinkSync('loopb', join(linkDir, 'loopa'));
   symlinkSync('loopa', join(linkDir, 'loopb'));
 
+  // The real interpreter, not a wrapper: pyenv's python3 is a bash script, and under the
+  // interposer its own `env bash` would be routed before Python ever started.
+  const exe = await execa('python3', ['-c', 'import sys; print(sys.executable)']);
+  python = exe.stdout.trim();
+  if (!readFileSync(python).subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) {
+    throw new Error(`${python} is not an ELF binary`);
+  }
+
+  // Programs whose names contain "bash" but that are not shells. Python scripts: a #!/bin/sh
+  // script would (rightly) be routed as a shell script.
   binDir = join(dir, 'bin');
   mkdirSync(binDir);
-  writeScript(join(binDir, 'notbash'), '#!/bin/sh\necho "notbash ran $*"\n');
-  writeScript(join(binDir, 'bashish'), '#!/bin/sh\necho "bashish ran $*"\n');
+  const pyEcho = (name: string) => `#!${python}\nimport sys\nprint("${name} ran", *sys.argv[1:])\n`;
+  writeScript(join(binDir, 'notbash'), pyEcho('notbash'));
+  writeScript(join(binDir, 'bashish'), pyEcho('bashish'));
 
   proxyDir = join(dir, 'proxy-bin');
   mkdirSync(proxyDir);
@@ -349,14 +368,6 @@ beforeAll(async () => {
   mkdirSync(noExecDir);
   writeScript(join(noExecDir, 'bash'), '#!/bin/sh\necho should not run\n', 0o644);
   writeScript(join(dir, 'plain.txt'), 'not a program\n', 0o644);
-
-  // The real interpreter, not a wrapper: pyenv's python3 is a bash script, and under the
-  // interposer its own `env bash` would be routed before Python ever started.
-  const exe = await execa('python3', ['-c', 'import sys; print(sys.executable)']);
-  python = exe.stdout.trim();
-  if (!readFileSync(python).subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) {
-    throw new Error(`${python} is not an ELF binary`);
-  }
 }, 120_000);
 
 afterAll(() => {
@@ -901,4 +912,294 @@ print(json.dumps({"child": child.pid, "got": got}))
     const r = await nodeSpawn(log, '/bin/true', [], {}, { NONO_HANDSHAKE: join(dir, 'nobody-listens.sock') });
     expect(r).toEqual({ code: 0, stdout: '' });
   });
+});
+
+/** hook_matrix file:ENTRY FILE ARGS... under the interposer; stdout as lines. */
+async function fileMatrix(
+  log: string,
+  entry: string,
+  file: string,
+  args: string[],
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<string[]> {
+  const out = await runProgram(hookMatrix, [`file:${entry}`, file, ...args], scenarioEnv(log, extraEnv));
+  return out.split('\n');
+}
+
+describe('scripts: a shell started without naming one (#!, and glibc\'s execvp fallback to /bin/sh)', () => {
+  // Every script prints what its shell sees: "$0|$1|...|pwd=<cwd>".
+  const BODY = `printf '%s|' "$0" "$@"; echo "pwd=$PWD"\n`;
+  let sdir: string; // scripts
+  let sdirReal: string;
+  const script = (name: string) => join(sdir, name);
+  const routingOff = { NONO_SHELL_CLIENT: undefined };
+  const shellMode = { NONO_TEST_CLIENT_MODE: 'shell' };
+
+  beforeAll(() => {
+    sdir = join(dir, 'scripts');
+    mkdirSync(sdir);
+    sdirReal = realpathSync(sdir);
+    const put = (name: string, head: string, mode = 0o755) => writeScript(join(sdir, name), head + BODY, mode);
+    put('s-bash', '#!/bin/bash\n');
+    put('s-opt', '#!/bin/bash -e\n');
+    put('s-sh', '#!/bin/sh\n');
+    put('s-dash', '#!/bin/dash\n');
+    put('s-spaces', '#! \t/bin/bash \t \n');
+    put('s-crlf-opt', '#!/bin/bash -e\r\n');
+    put('s-crlf', '#!/bin/bash\r\n');
+    put('s-link', `#!${join(linkDir, 'myshell')}\n`);
+    put('s-env', '#!/usr/bin/env bash\n');
+    put('s-env-S', '#!/usr/bin/env -S bash -e -u\n');
+    put('s-env-quoted', '#!/usr/bin/env -S bash -c "exit 3"\n');
+    put('s-mid', '#!/bin/bash -e\n');
+    put('s-outer', `#!${join(sdir, 's-mid')} one  two\n`);
+    // c1 -> c2 -> ... -> c5 -> /bin/bash: five scripts, the kernel's limit; c0 is one too many.
+    put('c5', '#!/bin/bash\n');
+    for (let i = 4; i >= 0; i--) put(`c${i}`, `#!${join(sdir, `c${i + 1}`)}\n`);
+    put('s-noexec', '#!/bin/bash\n', 0o644);
+    put('s-missing', `#!${join(sdir, 'no-such-interpreter')}\n`);
+    put('s-unreadable', '#!/bin/bash\n', 0o111);
+    writeScript(join(sdir, 's-python'), `#!${python}\nimport sys\nprint("python ran", *sys.argv[1:])\n`);
+    writeScript(join(sdir, 's-node'), `#!${process.execPath}\nconsole.log('node ran', ...process.argv.slice(2));\n`);
+    writeScript(join(sdir, 's-env-python'), `#!/usr/bin/env python3\nimport sys\nprint("env python ran", *sys.argv[1:])\n`);
+    // No "#!" and not a binary: the kernel says ENOEXEC; glibc's execvp then runs /bin/sh FILE.
+    writeScript(join(sdir, 'plain'), BODY);
+    symlinkSync('s-bash', join(sdir, 'link-to-script'));
+  });
+
+  it('every exec entry point routes a #!/bin/bash script with the argv the kernel gives bash', async () => {
+    const args = ['a', 'b c'];
+    const log = freshLog();
+    const byPath = ['execve', 'execv', 'execl', 'execle', 'vfork', 'execveat-cwd', 'posix_spawn', 'execvp', 'execvpe', 'execlp'];
+    for (const entry of byPath) {
+      expect(await fileMatrix(log, entry, script('s-bash'), args), entry).toEqual(['fake-client ran', 'exit=0']);
+    }
+    // Bare names found on PATH (glibc builds "<dir>/<name>", which the kernel passes on).
+    const path = `${sdir}:${BASE_PATH}`;
+    const byName = ['execvp', 'execvpe', 'execlp', 'posix_spawnp'];
+    for (const entry of byName) {
+      expect(await fileMatrix(log, entry, 's-bash', args, { PATH: path }), entry).toEqual(['fake-client ran', 'exit=0']);
+    }
+    // Through a descriptor the kernel would say /dev/fd/N: the sandboxed shell gets the file's path.
+    const byFd = ['fexecve', 'execveat-dirfd'];
+    for (const entry of byFd) {
+      expect(await fileMatrix(log, entry, script('s-bash'), args), entry).toEqual(['fake-client ran', 'exit=0']);
+    }
+    // A relative name stays relative: bash opens it in the caller's directory (matrix runs in dir).
+    expect(await fileMatrix(log, 'execve', 'scripts/s-bash', args)).toEqual(['fake-client ran', 'exit=0']);
+    // A symlink to a script is a script.
+    expect(await fileMatrix(log, 'execve', script('link-to-script'), args)).toEqual(['fake-client ran', 'exit=0']);
+
+    const routed = (scriptArg: string) => ({ argv: ['/bin/bash', scriptArg, ...args], shellAs: ['/bin/bash'] });
+    expect(readRuns(log)).toEqual([
+      ...byPath.map(() => routed(script('s-bash'))),
+      ...byName.map(() => routed(join(sdir, 's-bash'))),
+      ...byFd.map(() => routed(join(sdirReal, 's-bash'))),
+      routed('scripts/s-bash'),
+      routed(script('link-to-script')),
+    ]);
+  });
+
+  it('#! lines as the kernel reads them: an option, sh, dash, spaces, CR, a symlink to bash, env, env -S, nested scripts', async () => {
+    const log = freshLog();
+    const cases: [string, string[], string][] = [
+      // script, the argv the client must get before the script path, NONO_SHELL_AS
+      ['s-opt', ['/bin/bash', '-e'], '/bin/bash'],
+      ['s-sh', ['/bin/sh'], '/bin/sh'],
+      ['s-dash', ['/bin/dash'], '/bin/dash'],
+      ['s-spaces', ['/bin/bash'], '/bin/bash'],
+      ['s-crlf-opt', ['/bin/bash', '-e\r'], '/bin/bash'], // the kernel keeps the CR in the argument
+      ['s-link', [join(linkDir, 'myshell')], join(linkDir, 'myshell')],
+      ['s-env', ['bash'], firstOnPath('bash', BASE_PATH)],
+      ['s-env-S', ['bash', '-e', '-u'], firstOnPath('bash', BASE_PATH)],
+      ['s-outer', ['/bin/bash', '-e', script('s-mid'), 'one  two'], '/bin/bash'],
+      ['c1', ['/bin/bash', script('c5'), script('c4'), script('c3'), script('c2')], '/bin/bash'],
+    ];
+    for (const [name] of cases) {
+      expect(await fileMatrix(log, 'execve', script(name), ['x']), name).toEqual(['fake-client ran', 'exit=0']);
+    }
+    expect(readRuns(log)).toEqual(
+      cases.map(([name, prefix, as]) => ({ argv: [...prefix, script(name), 'x'], shellAs: [as] })),
+    );
+  });
+
+  it('a routed script runs with the $0, arguments and directory it would have had (client in shell mode)', async () => {
+    // The fake client in shell mode execs NONO_SHELL_AS with its argv, as the supervisor does.
+    for (const [entry, file, extra] of [
+      ['execve', script('s-opt'), {}],
+      ['execve', 'scripts/s-bash', {}],
+      ['execve', script('s-env-S'), {}],
+      ['execve', script('s-outer'), {}],
+      ['execve', script('c1'), {}],
+      ['posix_spawnp', 's-dash', { PATH: `${sdir}:${BASE_PATH}` }],
+      ['execvp', script('plain'), {}],
+      ['execlp', 'plain', { PATH: `${sdir}:${BASE_PATH}` }],
+    ] as [string, string, Record<string, string>][]) {
+      const log = freshLog();
+      const routed = await fileMatrix(log, entry, file, ['a', 'b c'], { ...shellMode, ...extra });
+      expect(readRuns(log), `${entry} ${file}`).toHaveLength(1);
+      const real = await fileMatrix(log, entry, file, ['a', 'b c'], { ...routingOff, ...extra });
+      expect(readRuns(log)).toHaveLength(1);
+      expect(routed, `${entry} ${file}`).toEqual(real);
+      expect(routed.at(-1)).toBe('exit=0');
+    }
+  });
+
+  it('non-shell interpreters (python, node, env python3) run for real, untouched', async () => {
+    const log = freshLog();
+    expect(await fileMatrix(log, 'execve', script('s-python'), ['a'])).toEqual(['python ran a', 'exit=0']);
+    expect(await fileMatrix(log, 'execve', script('s-node'), ['b'])).toEqual(['node ran b', 'exit=0']);
+    expect(await fileMatrix(log, 'execvp', script('s-env-python'), ['c'])).toEqual(['env python ran c', 'exit=0']);
+    expect(await fileMatrix(log, 'posix_spawn', script('s-python'), ['d'])).toEqual(['python ran d', 'exit=0']);
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('an env -S line with quotes is left to env, whose own execvp is routed', async () => {
+    const log = freshLog();
+    expect(await fileMatrix(log, 'execve', script('s-env-quoted'), [])).toEqual(['fake-client ran', 'exit=0']);
+    // env split the line itself: bash -c "exit 3" <script>
+    expect(readRuns(log)).toEqual([
+      { argv: ['bash', '-c', 'exit 3', script('s-env-quoted')], shellAs: [firstOnPath('bash', BASE_PATH)] },
+    ]);
+  });
+
+  it('scripts the kernel would not run fail exactly as without the interposer, and start nothing', async () => {
+    const log = freshLog();
+    const cases: [string, string, string][] = [
+      ['execve', script('s-crlf'), 'errno=2'], // "/bin/bash\r" does not exist
+      ['execve', script('s-missing'), 'errno=2'],
+      ['execve', script('s-noexec'), 'errno=13'],
+      ['execvp', script('s-noexec'), 'errno=13'],
+      ['posix_spawn', script('s-noexec'), 'errno=13'],
+      ['execve', script('c0'), 'errno=40'], // six nested scripts: ELOOP
+      ['fexecve-cloexec', script('s-bash'), 'errno=2'], // the kernel: /dev/fd/N is gone after exec
+      // Without "#!", only execvp/execvpe/execlp fall back to /bin/sh; these report ENOEXEC.
+      ['execve', script('plain'), 'errno=8'],
+      ['execv', script('plain'), 'errno=8'],
+      ['posix_spawn', script('plain'), 'errno=8'],
+      ['posix_spawnp', script('plain'), 'errno=8'],
+    ];
+    for (const [entry, file, error] of cases) {
+      const routed = await fileMatrix(log, entry, file, ['x']);
+      const real = await fileMatrix(log, entry, file, ['x'], routingOff);
+      expect(routed, `${entry} ${file}`).toEqual(real);
+      expect(routed[0], `${entry} ${file}`).toBe(error);
+    }
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('a shell script with no path the sandbox could open (a memfd) is refused with EACCES, not run unsandboxed', async () => {
+    // The kernel would start bash itself on /dev/fd/N, outside any hook.
+    const log = freshLog();
+    for (const entry of ['fexecve-memfd', 'execveat-memfd']) {
+      for (const name of ['s-bash', 's-link', 'c3']) {
+        expect(await fileMatrix(log, entry, script(name), ['x']), `${entry} ${name}`).toEqual(['errno=13', 'exit=127']);
+        // without the interposer it really runs: bash reads the script through /dev/fd/N
+        const real = await fileMatrix(log, entry, script(name), ['x'], routingOff);
+        expect(real.at(-1), `${entry} ${name}`).toBe('exit=0');
+      }
+      // Other interpreters, and env (whose own execvp is routed), run as they would.
+      expect(await fileMatrix(log, entry, script('s-python'), ['y'])).toEqual(['python ran y', 'exit=0']);
+    }
+    expect(readRuns(log)).toEqual([]);
+  });
+
+  it('a script we may execute but not read (0111): routed when we can read it anyway (root), else left to fail as it would', async () => {
+    const log = freshLog();
+    const routed = await fileMatrix(log, 'execve', script('s-unreadable'), ['x']);
+    if (process.getuid?.() === 0) {
+      // root reads any file: the "#!" line is seen and the script is routed
+      expect(routed).toEqual(['fake-client ran', 'exit=0']);
+      expect(readRuns(log)).toEqual([{ argv: ['/bin/bash', script('s-unreadable'), 'x'], shellAs: ['/bin/bash'] }]);
+    } else {
+      // bash itself cannot read it either: same failure with and without the interposer
+      expect(routed).toEqual(await fileMatrix(log, 'execve', script('s-unreadable'), ['x'], routingOff));
+      expect(readRuns(log)).toEqual([]);
+    }
+  });
+
+  it('glibc\'s execvp fallback for a file without "#!" (/bin/sh FILE ARGS) is routed: execvp, execvpe, execlp, node spawn', async () => {
+    const log = freshLog();
+    const path = `${sdir}:${BASE_PATH}`;
+    const entries = ['execvp', 'execvpe', 'execlp'];
+    for (const entry of entries) {
+      expect(await fileMatrix(log, entry, script('plain'), ['a']), entry).toEqual(['fake-client ran', 'exit=0']);
+      expect(await fileMatrix(log, entry, 'plain', ['a'], { PATH: path }), entry).toEqual(['fake-client ran', 'exit=0']);
+    }
+    // libuv (node child_process) is fork + execvp.
+    expect(await nodeSpawn(log, 'plain', ['a'], {}, { PATH: path })).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    const sh = (file: string) => ({ argv: ['/bin/sh', file, 'a'], shellAs: ['/bin/sh'] });
+    expect(readRuns(log)).toEqual([
+      ...entries.flatMap(() => [sh(script('plain')), sh(join(sdir, 'plain'))]),
+      sh(join(sdir, 'plain')),
+    ]);
+  });
+
+  it('node spawn and python subprocess of a script are routed', async () => {
+    const log = freshLog();
+    expect(await nodeSpawn(log, script('s-bash'), ['n'])).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    const py = await pythonJson(log, PY_SUBPROCESS, [['s-env', 'p'], false, null], { PATH: `${sdir}:${BASE_PATH}` });
+    expect(py).toEqual({ code: 0, stdout: 'fake-client ran\n' });
+    expect(readRuns(log)).toEqual([
+      { argv: ['/bin/bash', script('s-bash'), 'n'], shellAs: ['/bin/bash'] },
+      { argv: ['bash', join(sdir, 's-env'), 'p'], shellAs: [firstOnPath('bash', BASE_PATH)] },
+    ]);
+  });
+});
+
+describe('big environments and small stacks', () => {
+  // The fake client counts its environment (bash itself takes seconds to start with 40 000
+  // variables, so it is not run here).
+  const bigEnv = (n: number) => {
+    const env: Record<string, string> = {};
+    for (let i = 0; i < n; i++) env[`V${String(i).padStart(6, '0')}`] = 'x';
+    return env;
+  };
+  const envCounts = (log: string) =>
+    readFileSync(log, 'utf8')
+      .split('\x1e')
+      .filter((r) => r !== '')
+      .map((r) => Number(r.split('\x1f').find((f) => f.startsWith('envc='))!.slice(5)));
+  // The client's environment: the caller's (n + PATH, HOME, LD_PRELOAD, NONO_SHELL_CLIENT,
+  // NONO_TEST_LOG) plus NONO_SHELL_AS.
+  const expected = (n: number) => n + 5 + 1;
+
+  for (const n of [3000, 40_000]) {
+    it(`an environment of ${n} entries is routed whole (execve in a vfork child, posix_spawn, a script)`, async () => {
+      // 40 000 is past the old limit of 32 768 entries, which refused routed starts with E2BIG.
+      const log = freshLog();
+      expect(await matrix(log, 'vfork', 'true', bigEnv(n))).toEqual(['fake-client ran', 'exit=0']);
+      expect(await matrix(log, 'posix_spawn', 'true', bigEnv(n))).toEqual(['fake-client ran', 'exit=0']);
+      const script = join(dir, `big-env-${n}.sh`);
+      writeScript(script, '#!/bin/bash\ntrue\n');
+      expect(await fileMatrix(log, 'vfork', script, [], bigEnv(n))).toEqual(['fake-client ran', 'exit=0']);
+      expect(envCounts(log)).toEqual([expected(n), expected(n), expected(n)]);
+    });
+  }
+
+  it('posix_spawn of bash from a thread with a 64 KiB stack and 10 000 environment entries', async () => {
+    // The old code built the new environment (8 bytes per entry) on that stack: SIGSEGV.
+    const log = freshLog();
+    expect(await matrix(log, 'tiny-stack-spawn', 'true', bigEnv(10_000))).toEqual(['fake-client ran', 'exit=0']);
+    expect(envCounts(log)).toEqual([expected(10_000)]);
+  });
+});
+
+describe('fork() while other threads are in popen()/system()', () => {
+  const shellMode = { NONO_TEST_CLIENT_MODE: 'shell' };
+
+  it('a child forked while another thread holds the popen lock can still popen (no inherited lock)', async () => {
+    const out = await matrix(freshLog(), 'fork-during-popen', '', shellMode);
+    expect(out).toEqual(['children=30 ok=30 hung=0 other=0']);
+  }, 120_000);
+
+  it('the same for system()', async () => {
+    const out = await matrix(freshLog(), 'fork-during-system', '', shellMode);
+    expect(out).toEqual(['children=30 ok=30 hung=0 other=0']);
+  }, 120_000);
+
+  it('a child forked while another thread is inside system() gets SIGINT back (no thread of its own is in system())', async () => {
+    const out = await matrix(freshLog(), 'fork-during-system-sigint', '', shellMode);
+    expect(out).toEqual(['child sigint=default', `child status=${4 << 8}`, 'child exit=0']);
+  }, 30_000);
 });

@@ -41,6 +41,12 @@ beforeAll(() => {
   execFileSync('git', ['init', '-q', home.project]);
   fs.copyFileSync('/bin/true', path.join(home.project, 'bashish'));
   fs.chmodSync(path.join(home.project, 'bashish'), 0o755);
+  // Scripts for the scenarios that start a shell without naming one: each prints its marker ($1),
+  // then what it sees as $0, its arguments and its directory.
+  const body = 'echo "$1 0=$0 args=$# 2=$2 pwd=$PWD"\n';
+  for (const [name, head] of [['script-bash.sh', '#!/bin/bash -e\n'], ['script-env.sh', '#!/usr/bin/env bash\n'], ['noshebang', '']]) {
+    fs.writeFileSync(path.join(home.project, name), head + body, { mode: 0o755 });
+  }
 });
 
 afterAll(() => home?.cleanup());
@@ -65,6 +71,7 @@ describe('every way a real program starts a shell', () => {
     'node-spawn-bash', 'node-spawn-abs', 'node-exec', 'node-execfile-shell', 'execa-shell',
     'python-list-bash', 'python-shell', 'os-system', 'os-popen', 'make', 'git-alias',
     'perl-system', 'awk-system', 'env-bash', 'xargs-sh', 'find-exec',
+    'script-bash', 'script-env', 'noshebang-execvp',
   ];
   const negative = ['true', 'ls', 'git-status', 'bashish'];
 
@@ -84,6 +91,20 @@ describe('every way a real program starts a shell', () => {
       const seen = commands.filter((c) => marker.test(c.argv!.join(' ')));
       expect(seen.length, `${name} commands seen by the supervisor`).toBe(1);
     }
+    // The shells started without naming one got the argv the kernel (or glibc) would have given
+    // them, and ran in the caller's directory.
+    const cwd = fs.realpathSync(home.project);
+    const argvOf = (name: string) => commands.find((c) => c.argv!.includes(`M-${name}`))!.argv;
+    expect(argvOf('script-bash')).toEqual(['/bin/bash', '-e', './script-bash.sh', 'M-script-bash', 'two words']);
+    expect(lines['script-bash']!.out).toBe(`M-script-bash 0=./script-bash.sh args=2 2=two words pwd=${cwd}`);
+    expect(argvOf('script-env')).toEqual(['bash', path.join(home.project, 'script-env.sh'), 'M-script-env']);
+    expect(lines['script-env']!.out).toBe(`M-script-env 0=${path.join(home.project, 'script-env.sh')} args=1 2= pwd=${cwd}`);
+    expect(argvOf('noshebang-execvp')).toEqual(['/bin/sh', './noshebang', 'M-noshebang-execvp']);
+    expect(lines['noshebang-execvp']!.out).toBe(`M-noshebang-execvp 0=./noshebang args=1 2= pwd=${cwd}`);
+    // `env bash` finds proxy-bin/path/bash first on the session's PATH: that is the client
+    // itself, so the interposer leaves it to the PATH proxy.
+    const routes = Object.fromEntries(['script-bash', 'script-env', 'noshebang-execvp'].map((n) => [n, commands.find((c) => c.argv!.includes(`M-${n}`))!.route]));
+    expect(routes).toEqual({ 'script-bash': 'preload', 'script-env': 'path-proxy', 'noshebang-execvp': 'preload' });
     for (const name of negative) expect(lines[name]?.code, name).toBe(0);
     // Exactly one command per positive scenario: /bin/true, ls, git status and `bashish` added none.
     expect(commands.length).toBe(positive.length);
