@@ -99,6 +99,12 @@ int main(int argc, char **argv) {
     if (is_path) {
       if (nono_ruleset_add_path(rs, colon + 1, rights, spec.handled_fs) != 0) {
         if (errno == ENOENT) continue; /* grants nothing; see the header comment */
+        if (errno == ELOOP) {
+          fprintf(stderr, PROG ": cannot add rule for %s: a symbolic link appeared in this "
+                          "already-resolved path; not granting through it, not running %s\n",
+                  colon + 1, argv[prog]);
+          return 126;
+        }
         fprintf(stderr, PROG ": cannot add rule for %s: %s\n", colon + 1, strerror(errno));
         return 126;
       }
