@@ -4,7 +4,9 @@
 //     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
 //  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
 //     the interposer preloaded.
-import { execFileSync } from 'node:child_process';
+//  3. memory: peak RSS of nono's processes (the supervisor, its watchdog and helpers, and the
+//     nono-shell clients) with 32 commands in flight, each with its stderr relayed.
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,3 +77,91 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   text: 'ratio <= 1.05 at p50',
   ok: (r) => r <= 1.05,
 });
+
+// 3. Memory with 32 commands in flight. The agent (a small Node script, not counted) starts 32
+// `bash -c 'sleep ...'` through proxy-bin/bash with stdout and stderr on pipes, as agents capture
+// them, so every command has its stderr relayed through the supervisor. /proc is sampled every
+// 20 ms; RSS counts shared pages (the node binary, the static clients) in every process that maps
+// them, which is what `ps` and the goal count. PSS (shared pages divided among their users) is
+// printed too: it depends on what else runs on the machine.
+const IN_FLIGHT = 32;
+const MEMORY_GOAL_MB = 80;
+const agentScript = `
+const { spawn } = require('node:child_process');
+let left = ${IN_FLIGHT}, failed = 0;
+for (let i = 0; i < ${IN_FLIGHT}; i++) {
+  const p = spawn(${JSON.stringify(path.join(root, 'proxy-bin', 'bash'))}, ['-c', 'sleep 3; echo done-' + i + ' >&2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.resume(); p.stderr.resume();
+  p.on('close', (code) => { if (code !== 0) failed++; if (--left === 0) { console.log('failed=' + failed); } });
+}`;
+const kb = (pid, file, key) => {
+  try {
+    return Number(new RegExp(`(?:^|\\n)${key}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'))[1]);
+  } catch {
+    return 0;
+  }
+};
+const exeOf = (pid) => {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+};
+const childrenOf = (pid) => {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+};
+const memory = await new Promise((resolve, reject) => {
+  const nono = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', process.execPath, '-e', agentScript], {
+    cwd: os.tmpdir(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  nono.stdout.on('data', (d) => (out += d));
+  const peak = { total: 0, supervisor: 0, watchdog: 0, helpers: 0, clients: 0, nClients: 0, pss: 0 };
+  const timer = setInterval(() => {
+    const tree = [];
+    for (const queue = [nono.pid]; queue.length; ) {
+      const pid = queue.pop();
+      tree.push(pid);
+      queue.push(...childrenOf(pid));
+    }
+    const ours = (suffix) => tree.filter((pid) => exeOf(pid) === native(suffix));
+    const sum = (pids, file = 'status', key = 'VmRSS') => pids.reduce((a, pid) => a + kb(pid, file, key), 0);
+    const clients = ours('nono-shell');
+    const now = {
+      supervisor: kb(nono.pid, 'status', 'VmRSS'),
+      watchdog: sum(ours('nono-watchdog')),
+      helpers: sum(ours('nono-landlock-exec')),
+      clients: sum(clients),
+      nClients: clients.length,
+    };
+    const total = now.supervisor + now.watchdog + now.helpers + now.clients;
+    const pss = sum([nono.pid, ...ours('nono-watchdog'), ...ours('nono-landlock-exec'), ...clients], 'smaps_rollup', 'Pss');
+    if (total > peak.total) Object.assign(peak, now, { total });
+    peak.supervisorMax = Math.max(peak.supervisorMax ?? 0, now.supervisor);
+    peak.pss = Math.max(peak.pss, pss);
+  }, 20);
+  nono.on('error', reject);
+  nono.on('exit', (code) => {
+    clearInterval(timer);
+    if (code !== 0 || !/failed=0/.test(out)) reject(new Error(`memory run failed (exit ${code}): ${out}`));
+    else resolve(peak);
+  });
+});
+const mb = (k) => (k / 1024).toFixed(1);
+console.log(`\n3. memory with ${IN_FLIGHT} commands in flight (peak of the sum, sampled every 20 ms)`);
+console.log(row('', 'RSS MB', ''));
+console.log(row('supervisor (the nono run process)', mb(memory.supervisor), ''));
+console.log(row('watchdog', mb(memory.watchdog), ''));
+console.log(row('exec helper (while it starts the agent)', mb(memory.helpers), ''));
+console.log(row(`nono-shell clients (${memory.nClients} at that moment)`, mb(memory.clients), ''));
+console.log(row('total', mb(memory.total), ''));
+console.log(row('supervisor alone, its own peak', mb(memory.supervisorMax), ''));
+console.log(row('total PSS (shared pages split among users)', mb(memory.pss), ''));
+console.log(`goal: total RSS <= ${MEMORY_GOAL_MB} MB -> ${memory.total / 1024 <= MEMORY_GOAL_MB ? 'met' : 'NOT met'}`);
