@@ -443,6 +443,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
         srv.reserve = -1; /* taken back by resume_listener() */
         int rfd = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (rfd >= 0) refuse_client(rfd, &srv.exhausted, "out of file descriptors");
+        if (!srv.open) return; /* closed from the onRefused callback */
       }
       /* EMFILE, ENFILE, ENOBUFS, ENOMEM or anything unexpected: the pending connection stays
        * pending, so polling again now would only spin. */
@@ -451,6 +452,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
     }
     if (srv.nconns >= srv.max_conns) {
       refuse_client(fd, &srv.busy, "too many connections");
+      if (!srv.open) return; /* closed from the onRefused callback */
       continue;
     }
     conn *c = calloc(1, sizeof *c);
