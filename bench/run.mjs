@@ -4,10 +4,12 @@
 //     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
 //  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
 //     the interposer preloaded.
-//  3. the session proxy: a 100 MB download directly and through it, and 50 concurrent transfers.
-//  4. the connect guard (proxy mode): TCP connects from a sandboxed command to a loopback
+//  3. memory: peak RSS of nono's processes (the supervisor, its watchdog and helpers, and the
+//     nono-shell clients) with 32 commands in flight, each with its stderr relayed.
+//  4. the session proxy: a 100 MB download directly and through it, and 50 concurrent transfers.
+//  5. the connect guard (proxy mode): TCP connects from a sandboxed command to a loopback
 //     listener, with the port allowed by Landlock alone vs decided and made by the guard.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,11 +81,99 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   ok: (r) => r <= 1.05,
 });
 
-// 3. The session proxy: throughput against direct, and concurrent connections (bench/network.mjs).
+// 3. Memory with 32 commands in flight. The agent (a small Node script, not counted) starts 32
+// `bash -c 'sleep ...'` through proxy-bin/bash with stdout and stderr on pipes, as agents capture
+// them, so every command has its stderr relayed through the supervisor. /proc is sampled every
+// 20 ms; RSS counts shared pages (the node binary, the static clients) in every process that maps
+// them, which is what `ps` and the goal count. PSS (shared pages divided among their users) is
+// printed too: it depends on what else runs on the machine.
+const IN_FLIGHT = 32;
+const MEMORY_GOAL_MB = 80;
+const agentScript = `
+const { spawn } = require('node:child_process');
+let left = ${IN_FLIGHT}, failed = 0;
+for (let i = 0; i < ${IN_FLIGHT}; i++) {
+  const p = spawn(${JSON.stringify(path.join(root, 'proxy-bin', 'bash'))}, ['-c', 'sleep 3; echo done-' + i + ' >&2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.resume(); p.stderr.resume();
+  p.on('close', (code) => { if (code !== 0) failed++; if (--left === 0) { console.log('failed=' + failed); } });
+}`;
+const kb = (pid, file, key) => {
+  try {
+    return Number(new RegExp(`(?:^|\\n)${key}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'))[1]);
+  } catch {
+    return 0;
+  }
+};
+const exeOf = (pid) => {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+};
+const childrenOf = (pid) => {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+};
+const memory = await new Promise((resolve, reject) => {
+  const nono = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', process.execPath, '-e', agentScript], {
+    cwd: os.tmpdir(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  nono.stdout.on('data', (d) => (out += d));
+  const peak = { total: 0, supervisor: 0, watchdog: 0, helpers: 0, clients: 0, nClients: 0, pss: 0 };
+  const timer = setInterval(() => {
+    const tree = [];
+    for (const queue = [nono.pid]; queue.length; ) {
+      const pid = queue.pop();
+      tree.push(pid);
+      queue.push(...childrenOf(pid));
+    }
+    const ours = (suffix) => tree.filter((pid) => exeOf(pid) === native(suffix));
+    const sum = (pids, file = 'status', key = 'VmRSS') => pids.reduce((a, pid) => a + kb(pid, file, key), 0);
+    const clients = ours('nono-shell');
+    const now = {
+      supervisor: kb(nono.pid, 'status', 'VmRSS'),
+      watchdog: sum(ours('nono-watchdog')),
+      helpers: sum(ours('nono-landlock-exec')),
+      clients: sum(clients),
+      nClients: clients.length,
+    };
+    const total = now.supervisor + now.watchdog + now.helpers + now.clients;
+    const pss = sum([nono.pid, ...ours('nono-watchdog'), ...ours('nono-landlock-exec'), ...clients], 'smaps_rollup', 'Pss');
+    if (total > peak.total) Object.assign(peak, now, { total });
+    peak.supervisorMax = Math.max(peak.supervisorMax ?? 0, now.supervisor);
+    peak.pss = Math.max(peak.pss, pss);
+  }, 20);
+  nono.on('error', reject);
+  nono.on('exit', (code) => {
+    clearInterval(timer);
+    if (code !== 0 || !/failed=0/.test(out)) reject(new Error(`memory run failed (exit ${code}): ${out}`));
+    else resolve(peak);
+  });
+});
+const mb = (k) => (k / 1024).toFixed(1);
+console.log(`\n3. memory with ${IN_FLIGHT} commands in flight (peak of the sum, sampled every 20 ms)`);
+console.log(row('', 'RSS MB', ''));
+console.log(row('supervisor (the nono run process)', mb(memory.supervisor), ''));
+console.log(row('watchdog', mb(memory.watchdog), ''));
+console.log(row('exec helper (while it starts the agent)', mb(memory.helpers), ''));
+console.log(row(`nono-shell clients (${memory.nClients} at that moment)`, mb(memory.clients), ''));
+console.log(row('total', mb(memory.total), ''));
+console.log(row('supervisor alone, its own peak', mb(memory.supervisorMax), ''));
+console.log(row('total PSS (shared pages split among users)', mb(memory.pss), ''));
+console.log(`goal: total RSS <= ${MEMORY_GOAL_MB} MB -> ${memory.total / 1024 <= MEMORY_GOAL_MB ? 'met' : 'NOT met'}`);
+
+// 4. The session proxy: throughput against direct, and concurrent connections (bench/network.mjs).
 const { benchNetwork } = await import('./network.mjs');
 await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
 
-// 4. The connect guard: the same sandboxed spawn (addon) and static connect timer on both sides;
+// 5. The connect guard: the same sandboxed spawn (addon) and static connect timer on both sides;
 // only `connectGuard` differs. Rounds alternate so both sides see the same noise.
 {
   const { createRequire } = await import('node:module');
@@ -91,7 +181,7 @@ await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
   const addon = createRequire(import.meta.url)(native('nono_addon.node'));
   const connectTimer = native('nono-bench-connect');
   if (!addon.connectGuardSupported() || !fs.existsSync(connectTimer)) {
-    console.log('\n4. connect guard: not measured (not supported by this kernel, or native/nono-bench-connect missing)');
+    console.log('\n5. connect guard: not measured (not supported by this kernel, or native/nono-bench-connect missing)');
   } else {
     const { handledFsForAbi, READ_RIGHTS, NET } = await import(path.join(root, 'dist', 'policy', 'landlock-rights.js'));
     const server = net.createServer((c) => c.destroy());
@@ -131,7 +221,7 @@ await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
     addon.closeFd(ruleset);
     // Each round gives its own p50 and p90 of ${perRound} connects; the median round of each is shown.
     const med = (xs, k) => pct(xs.map((x) => x[k]), 50);
-    console.log(`\n4. TCP connect to a loopback listener from a sandboxed command (${rounds} alternating rounds of ${perRound})`);
+    console.log(`\n5. TCP connect to a loopback listener from a sandboxed command (${rounds} alternating rounds of ${perRound})`);
     console.log(row('', 'p50 us', 'p90 us'));
     console.log(row('Landlock port rule only', med(samples.a, 0).toFixed(1), med(samples.a, 1).toFixed(1)));
     console.log(row('connect guard (proxy mode)', med(samples.b, 0).toFixed(1), med(samples.b, 1).toFixed(1)));

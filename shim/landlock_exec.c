@@ -49,6 +49,8 @@ static void usage_error(const char *msg, const char *arg) {
 }
 
 int main(int argc, char **argv) {
+  /* nono, which started us: compared again once the parent-death signal is armed. */
+  pid_t parent = getppid();
   struct nono_ruleset_spec spec = {0};
   uint32_t flags = 0;
   int net_filter = NONO_NET_FILTER_NONE;
@@ -114,6 +116,12 @@ int main(int argc, char **argv) {
     if (is_path) {
       if (nono_ruleset_add_path(rs, colon + 1, rights, spec.handled_fs) != 0) {
         if (errno == ENOENT) continue; /* grants nothing; see the header comment */
+        if (errno == ELOOP) {
+          fprintf(stderr, PROG ": cannot add rule for %s: a symbolic link appeared in this "
+                          "already-resolved path; not granting through it, not running %s\n",
+                  colon + 1, argv[prog]);
+          return 126;
+        }
         fprintf(stderr, PROG ": cannot add rule for %s: %s\n", colon + 1, strerror(errno));
         return 126;
       }
@@ -133,9 +141,18 @@ int main(int argc, char **argv) {
   }
   close(rs);
   /* The agent must not outlive nono: without the supervisor its commands would all fail (126),
-   * and an agent left running unsupervised is not what the person started. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() == 1) return 126; /* nono already gone */
+   * and an agent left running unsupervised is not what the person started. The signal only
+   * covers a death after it is armed: if nono died before, we were already reparented, to init
+   * or to a subreaper (PR_SET_CHILD_SUBREAPER: systemd --user, tmux, containers...), so the
+   * test is "is the parent still the one that started us", not "is it pid 1". */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+    fprintf(stderr, PROG ": cannot set the parent-death signal: %s; not running %s\n", strerror(errno), argv[prog]);
+    return 126;
+  }
+  if (getppid() != parent) {
+    fprintf(stderr, PROG ": nono (pid %d) exited before %s started; not running it\n", (int)parent, argv[prog]);
+    return 126;
+  }
   execvp(argv[prog], &argv[prog]);
   int e = errno;
   if (report_fd >= 0) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,14 +44,30 @@ int nono_ruleset_create(const struct nono_ruleset_spec *spec) {
   return fd;
 }
 
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* Opens a rule path the policy compiler already resolved (realpath): it contains no symbolic
+ * link, so one found now was swapped in since, and following it would grant its target instead.
+ * openat2(RESOLVE_NO_SYMLINKS) refuses a link in any component; before Linux 5.6, O_NOFOLLOW
+ * refuses one in the last. Fails with ELOOP either way. */
+static int open_resolved(const char *path) {
+  struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  return fd;
+}
+
 int nono_ruleset_add_path(int ruleset_fd, const char *path, uint64_t rights, uint64_t handled_fs) {
-  int fd = open(path, O_PATH | O_CLOEXEC);
+  int fd = open_resolved(path);
   if (fd < 0) return -1;
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
+  int bad = fstat(fd, &st) != 0 ? errno : S_ISLNK(st.st_mode) ? ELOOP : 0; /* O_PATH|O_NOFOLLOW opens a link itself */
+  if (bad) {
     close(fd);
-    errno = e;
+    errno = bad;
     return -1;
   }
   uint64_t allowed = rights & handled_fs;

@@ -25,7 +25,9 @@ int nono_ruleset_create(const struct nono_ruleset_spec *spec);
 
 /*
  * Adds a rule for PATH with RIGHTS (masked to the handled rights and, for non-directories, to
- * the file rights). Returns 0, or -1 with errno (ENOENT for a missing path is the caller's call).
+ * the file rights). PATH must be fully resolved: a symbolic link in any component fails with
+ * ELOOP (it was swapped in after resolution; following it would redirect the grant). Returns 0,
+ * or -1 with errno (ENOENT for a missing path is the caller's call).
  */
 int nono_ruleset_add_path(int ruleset_fd, const char *path, uint64_t rights, uint64_t handled_fs);
 

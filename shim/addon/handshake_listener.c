@@ -5,8 +5,13 @@
  * agent really loaded the interposer (hardened runtimes, static and setuid binaries do not).
  *
  * JS: listenHandshake(path, onMessage(pid, uid, payload: Buffer)); closeHandshake()
+ *
+ * A datagram longer than the interposer ever sends is dropped whole, never cut short: a truncated
+ * executable path would name the wrong program. A receive error other than "nothing left" pauses
+ * the socket for a moment instead of waking the loop again at once (level-triggered poll).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,25 +22,50 @@
 #include "addon.h"
 #include "napi_util.h"
 
+/* "v1\t" + readlink(/proc/self/exe), which the interposer caps below PATH_MAX (interpose.c). */
+#define MAX_HANDSHAKE (3 + PATH_MAX)
+#define ERROR_BACKOFF_MS 100
+
 static struct {
   int fd;
   uv_poll_t *poll;
+  uv_timer_t *backoff;
   napi_env env;
   napi_ref on_message;
   napi_async_context ctx;
 } hs = {.fd = -1};
 
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_backoff(uv_timer_t *t) {
+  (void)t;
+  if (hs.fd >= 0) uv_poll_start(hs.poll, UV_READABLE, on_readable);
+}
+
+static void pause_socket(void) {
+  uv_poll_stop(hs.poll);
+  uv_timer_start(hs.backoff, on_backoff, ERROR_BACKOFF_MS, 0);
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)h;
   (void)events;
-  if (status < 0) return;
+  if (status < 0) {
+    pause_socket();
+    return;
+  }
   for (;;) {
-    char buf[4096];
+    char buf[MAX_HANDSHAKE + 1]; /* one byte more: a datagram that fills it is too long */
     char cbuf[CMSG_SPACE(sizeof(struct ucred))];
     struct iovec iov = {buf, sizeof buf};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n = recvmsg(hs.fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0) return; /* EAGAIN: drained */
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) pause_socket();
+      return; /* drained, or retried after the pause */
+    }
+    if ((msg.msg_flags & MSG_TRUNC) || (size_t)n > MAX_HANDSHAKE) continue; /* not from our interposer */
     struct ucred *cred = NULL;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
       if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) cred = (struct ucred *)CMSG_DATA(cm);
@@ -84,19 +114,31 @@ napi_value nono_listen_handshake(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, "cannot open the handshake socket", e);
     return NULL;
   }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  hs.poll = malloc(sizeof *hs.poll);
+  hs.backoff = malloc(sizeof *hs.backoff);
+  int rc = hs.poll && hs.backoff ? uv_poll_init(loop, hs.poll, fd) : UV_ENOMEM;
+  if (rc != 0) {
+    free(hs.poll);
+    free(hs.backoff);
+    hs.poll = NULL;
+    hs.backoff = NULL;
+    close(fd);
+    nono_throw_errno(env, "cannot watch the handshake socket", -rc);
+    return NULL;
+  }
+  uv_timer_init(loop, hs.backoff); /* cannot fail */
   hs.fd = fd;
   hs.env = env;
   napi_create_reference(env, argv[1], 1, &hs.on_message);
   napi_value name;
   napi_create_string_utf8(env, "nono:handshake", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &hs.ctx);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  hs.poll = malloc(sizeof *hs.poll);
-  uv_poll_init(loop, hs.poll, fd);
   uv_poll_start(hs.poll, UV_READABLE, on_readable);
   /* Handshakes must never keep nono alive on their own. */
   uv_unref((uv_handle_t *)hs.poll);
+  uv_unref((uv_handle_t *)hs.backoff);
   return NULL;
 }
 
@@ -106,6 +148,9 @@ napi_value nono_close_handshake(napi_env env, napi_callback_info info) {
   uv_poll_stop(hs.poll);
   uv_close((uv_handle_t *)hs.poll, (uv_close_cb)free);
   hs.poll = NULL;
+  uv_timer_stop(hs.backoff);
+  uv_close((uv_handle_t *)hs.backoff, (uv_close_cb)free);
+  hs.backoff = NULL;
   close(hs.fd);
   hs.fd = -1;
   napi_delete_reference(env, hs.on_message);

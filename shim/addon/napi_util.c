@@ -19,23 +19,33 @@ static const char *errno_name(int err) {
     case EADDRINUSE: return "EADDRINUSE";
     case EMFILE: return "EMFILE";
     case E2BIG: return "E2BIG";
+    case ELOOP: return "ELOOP";
+    case ENOMEM: return "ENOMEM";
+    case ENFILE: return "ENFILE";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
     default: return "EUNKNOWN";
   }
 }
 
 void nono_throw(napi_env env, const char *message) { napi_throw_error(env, NULL, message); }
 
-void nono_throw_errno(napi_env env, const char *what, int err) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+void nono_throw_errno_detail(napi_env env, const char *what, const char *detail, int err) {
+  /* Built to size: a long path in `what` must not cut the reason off the end. */
+  const char *why = detail ? detail : strerror(err);
+  size_t n = strlen(what) + strlen(why) + 3;
+  char *msg = malloc(n);
+  if (msg) snprintf(msg, n, "%s: %s", what, why);
   napi_value m, code, e, num;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, msg ? msg : why, NAPI_AUTO_LENGTH, &m);
+  free(msg);
   napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, m, &e);
   napi_create_int32(env, err, &num);
   napi_set_named_property(env, e, "errno", num);
   napi_throw(env, e);
 }
+
+void nono_throw_errno(napi_env env, const char *what, int err) { nono_throw_errno_detail(env, what, NULL, err); }
 
 char *nono_get_bytes(napi_env env, napi_value value, const char *what) {
   bool is_buffer = false;

@@ -8,6 +8,8 @@
 
 /* Throws a JS Error "<what>: <strerror(err)>" with .code = "E..." and .errno = err. */
 void nono_throw_errno(napi_env env, const char *what, int err);
+/* The same with "<what>: <detail>" when detail is not NULL (a clearer reason than strerror). */
+void nono_throw_errno_detail(napi_env env, const char *what, const char *detail, int err);
 void nono_throw(napi_env env, const char *message);
 
 /* Reads a string or Buffer value into a fresh NUL-terminated malloc'd string (rejects embedded

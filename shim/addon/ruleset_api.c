@@ -35,21 +35,27 @@ napi_value nono_create_ruleset(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* addPathRule(fd, path, rights, handledFs): throws with .code (ENOENT...) on failure. */
+/* addPathRule(fd, path, rights, handledFs): throws with .code (ENOENT, ELOOP...) on failure. */
 napi_value nono_add_path_rule(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
   int64_t rights, handled;
-  napi_get_value_int32(env, argv[0], &fd);
-  napi_get_value_int64(env, argv[2], &rights);
-  napi_get_value_int64(env, argv[3], &handled);
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &rights) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &handled) != napi_ok) {
+    nono_throw(env, "addPathRule(rulesetFd, path, rights, handledFs)");
+    return NULL;
+  }
   char *path = nono_get_bytes(env, argv[1], "rule path");
   if (!path) return NULL;
   if (nono_ruleset_add_path(fd, path, (uint64_t)rights, (uint64_t)handled) != 0) {
     int e = errno;
-    nono_throw_errno(env, path, e);
+    const char *why = e == ELOOP ? "a symbolic link appeared in this already-resolved rule path; "
+                                   "nono does not grant through it (check what replaced it)"
+                                 : NULL;
+    nono_throw_errno_detail(env, path, why, e);
   }
   free(path);
   return NULL;

@@ -252,7 +252,6 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   int vfork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-  char what[512];
   if (pid < 0) {
     free_plan(&plan);
     nono_throw_errno(env, "vfork", vfork_errno);
@@ -261,10 +260,14 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   if (report.err) {
     int st;
     waitpid(pid, &st, 0);
-    snprintf(what, sizeof what, "cannot start %s in the sandbox (%s)", plan.file,
-             report.step ? report.step : "?");
+    /* Sized to fit: a long shell path must not cut the failed step off the message. */
+    const char *step = report.step ? report.step : "?";
+    size_t n = strlen(plan.file) + strlen(step) + 40;
+    char *what = malloc(n);
+    if (what) snprintf(what, n, "cannot start %s in the sandbox (%s)", plan.file, step);
+    nono_throw_errno(env, what ? what : "cannot start the command in the sandbox", report.err);
+    free(what);
     free_plan(&plan);
-    nono_throw_errno(env, what, report.err);
     return NULL;
   }
   /* A guarded command whose listener is not being served must not run on (its connects would
@@ -281,7 +284,20 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, guard_err ? "cannot serve the connect guard" : "pidfd_open (Linux >= 5.3 is required)", e);
     return NULL;
   }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
   running *r = calloc(1, sizeof *r);
+  int rc = r ? uv_poll_init(loop, &r->poll, pidfd) : UV_ENOMEM;
+  if (rc != 0) {
+    /* Nothing would ever report this command's exit: it must not run unwatched. */
+    free(r);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    close(pidfd);
+    nono_throw_errno(env, "cannot watch the started command (it was killed)", -rc);
+    return NULL;
+  }
   r->pid = pid;
   r->pidfd = pidfd;
   r->env = env;
@@ -290,9 +306,6 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   napi_value name;
   napi_create_string_utf8(env, "nono:command", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &r->ctx);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  uv_poll_init(loop, &r->poll, pidfd);
   uv_poll_start(&r->poll, UV_READABLE, on_pidfd_readable);
 
   napi_value result;

@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pty.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -38,12 +38,29 @@ napi_value nono_make_pipe(napi_env env, napi_callback_info info) {
   return pair(env, fds[0], fds[1]);
 }
 
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+/* The slave of MASTER, close-on-exec from the start. TIOCGPTPEER (Linux >= 4.13) opens it without
+ * a path lookup; the fallback opens it by name. -1 with errno on failure. */
+static int open_slave(int master) {
+  int fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0 || (errno != EINVAL && errno != ENOTTY)) return fd;
+  char name[64];
+  if (ptsname_r(master, name, sizeof name) != 0) return -1;
+  return open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
 napi_value nono_make_pty_like(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t tty = -1;
-  napi_get_value_int32(env, argv[0], &tty);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &tty) != napi_ok) {
+    nono_throw(env, "makePtyLike(ttyFd)");
+    return NULL;
+  }
   struct termios tio;
   struct winsize ws;
   int have_tio = tcgetattr(tty, &tio) == 0;
@@ -51,14 +68,31 @@ napi_value nono_make_pty_like(napi_env env, napi_callback_info info) {
   /* The relay writes what it reads to the real terminal, which does its own output processing:
    * ours must pass bytes through untouched, or newlines would be translated twice. */
   if (have_tio) tio.c_oflag &= ~(tcflag_t)OPOST;
-  int master, slave;
-  if (openpty(&master, &slave, NULL, have_tio ? &tio : NULL, have_ws ? &ws : NULL) != 0) {
-    nono_throw_errno(env, "openpty", errno);
-    return NULL;
-  }
-  fcntl(master, F_SETFD, FD_CLOEXEC);
-  fcntl(slave, F_SETFD, FD_CLOEXEC);
+  /* Both ends are close-on-exec from the moment they exist (openpty() would give them without
+   * it, and setting it afterwards leaves a window): a command started meanwhile, from any
+   * thread, must never inherit another command's pty. */
+  const char *step = "posix_openpt";
+  int slave = -1;
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) goto fail;
+  step = "unlockpt";
+  if (unlockpt(master) != 0) goto fail;
+  step = "opening the pty slave";
+  if ((slave = open_slave(master)) < 0) goto fail;
+  step = "copying the terminal settings";
+  if (have_tio && tcsetattr(slave, TCSANOW, &tio) != 0) goto fail;
+  step = "copying the terminal size";
+  if (have_ws && ioctl(slave, TIOCSWINSZ, &ws) != 0) goto fail;
   return pair(env, master, slave);
+fail: {
+  int e = errno;
+  if (slave >= 0) close(slave);
+  if (master >= 0) close(master);
+  char what[96];
+  snprintf(what, sizeof what, "cannot create the stderr relay's pty (%s)", step);
+  nono_throw_errno(env, what, e);
+  return NULL;
+}
 }
 
 /*
@@ -126,8 +160,15 @@ napi_value nono_watch_readable(napi_env env, napi_callback_info info) {
   napi_value argv[2], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd = -1;
-  napi_get_value_int32(env, argv[0], &fd);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    nono_throw(env, "watchReadable(fd, onReadable)");
+    return NULL;
+  }
   watch *w = calloc(1, sizeof *w);
+  if (!w) {
+    nono_throw(env, "watchReadable: out of memory");
+    return NULL;
+  }
   w->id = ++next_watch_id;
   w->env = env;
   w->poll.data = w;

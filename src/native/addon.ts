@@ -38,12 +38,25 @@ export interface ConnectGuardOptions {
   loopbackPorts: number[];
 }
 
+/** What the socket does on its own when it cannot serve a client (shim/addon/fd_server.c). */
+export interface ListenLimits {
+  /** Connections served at once; a client beyond them gets `refusals.busy`. */
+  maxConnections: number;
+  /** Encoded error replies (at most 4096 bytes each): over the cap; out of descriptors at
+   * accept; descriptors that could not be received with a frame. */
+  refusals: { busy: Buffer; exhausted: Buffer; fdsLost: Buffer };
+  /** Told after each refusal, for the log. */
+  onRefused?: (reason: string) => void;
+}
+
 export interface NativeAddon {
   listen(
     path: string,
     onFrame: (connId: number, peer: PeerCredentials, payload: Buffer, fds: number[]) => void,
     onClose: (connId: number, reason: string) => void,
+    limits: ListenLimits,
   ): void;
+  /** false when the connection is gone or stopped reading; throws for a reply over 1 MiB. */
   send(connId: number, payload: Buffer): boolean;
   closeConn(connId: number): void;
   closeServer(): void;

@@ -29,6 +29,15 @@ import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 import type { Enrolled, SessionNetwork } from './network/session-network.js';
 
+/**
+ * The most nono-shell connections one session serves at once (each is one command in flight).
+ * Every connection holds the supervisor's socket and, while its command runs, about six more
+ * descriptors (stdin, stdout, stderr, the stderr relay's pair, a pidfd); agents run a handful of
+ * commands in parallel. A client beyond the cap is answered at once with an error (nono-shell
+ * prints it and exits 126, the command is not run) instead of waiting in the socket's backlog.
+ */
+export const MAX_CONNECTIONS = 256;
+
 /** How the command reached nono-shell, in the words `nono doctor` uses for its predictions:
  * the interposer, proxy-bin/bash run by path ($SHELL), a `bash` found on PATH (proxy-bin first),
  * or Claude Code's CLAUDE_CODE_SHELL_PREFIX. */
@@ -121,10 +130,26 @@ export class Supervisor {
   }
 
   start(): void {
+    const error = (message: string) => encodeReply({ v: 1, type: 'error', message });
     this.o.addon.listen(
       this.o.session.socketPath,
       (id, peer, payload, fds) => this.onFrame(id, peer, payload, fds),
       (id, reason) => this.onClose(id, reason),
+      {
+        maxConnections: MAX_CONNECTIONS,
+        refusals: {
+          busy: error(
+            `this nono session already serves ${MAX_CONNECTIONS} commands at once (its limit); the command was not run: retry once some have finished`,
+          ),
+          exhausted: error(
+            'the nono supervisor has run out of file descriptors (raise `ulimit -n` before `nono run`, or run fewer commands at once); the command was not run',
+          ),
+          fdsLost: error(
+            "the nono supervisor could not receive this command's stdin, stdout and stderr (it may be out of file descriptors); the command was not run",
+          ),
+        },
+        onRefused: (why) => this.o.log(`refused a connection: ${why}`),
+      },
     );
   }
 
