@@ -21,6 +21,8 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "peer_creds.h"
+#include "portable.h"
 #include "napi_util.h"
 
 #define MAX_FRAME (1u << 20) /* 1 MiB: argv + env of any sane command fits many times over */
@@ -35,7 +37,7 @@ typedef struct conn {
   int fds[MAX_FDS_PER_FRAME];
   int nfds;
   int fds_overflow; /* more fds arrived than a frame may carry */
-  struct ucred peer;
+  struct nono_peer peer;
   struct conn *next;
 } conn;
 
@@ -94,6 +96,9 @@ static void collect_fds(conn *c, struct msghdr *msg) {
     int *fds = (int *)CMSG_DATA(cm);
     for (size_t i = 0; i < n; i++) {
       if (c->nfds < MAX_FDS_PER_FRAME) {
+#if !defined(__linux__)
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC); /* no MSG_CMSG_CLOEXEC: set it on arrival */
+#endif
         c->fds[c->nfds++] = fds[i];
       } else {
         close(fds[i]);
@@ -180,7 +185,7 @@ static void on_conn_readable(uv_poll_t *h, int status, int events) {
     struct iovec iov = {.iov_base = c->buf + c->len, .iov_len = c->cap - c->len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                          .msg_controllen = sizeof cbuf};
-    ssize_t r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    ssize_t r = recvmsg(c->fd, &msg, NONO_MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -203,11 +208,10 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   if (status < 0) return;
   for (;;) {
-    int fd = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    int fd = nono_accept(srv.fd);
     if (fd < 0) return; /* EAGAIN, or a transient error: try again on the next wakeup */
     conn *c = calloc(1, sizeof *c);
-    socklen_t sl = sizeof c->peer;
-    if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &sl) != 0) {
+    if (!c || nono_peer_creds(fd, &c->peer) != 0) {
       free(c);
       close(fd);
       continue;
@@ -246,7 +250,7 @@ napi_value nono_listen(napi_env env, napi_callback_info info) {
   }
   strcpy(addr.sun_path, path);
   free(path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = nono_socket(AF_UNIX, SOCK_STREAM, 1);
   if (fd < 0) {
     nono_throw_errno(env, "socket", errno);
     return NULL;
@@ -320,7 +324,7 @@ napi_value nono_send(napi_env env, napi_callback_info info) {
       }
       msg.msg_iov = cur;
       msg.msg_iovlen = (size_t)k;
-      ssize_t r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+      ssize_t r = sendmsg(c->fd, &msg, NONO_MSG_NOSIGNAL);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       sent += (size_t)r;

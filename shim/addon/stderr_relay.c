@@ -9,13 +9,24 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__linux__)
 #include <pty.h>
+#endif
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#if __has_include(<util.h>)
+#include <util.h> /* openpty, in libSystem */
+#else
+/* The macOS SDK subset Zig ships (npm run check:macos) lacks util.h; openpty is in libSystem. */
+int openpty(int *amaster, int *aslave, char *name, struct termios *termp, struct winsize *winp);
+#endif
+#endif
 
 #include "addon.h"
+#include "portable.h"
 #include "napi_util.h"
 
 static napi_value pair(napi_env env, int a, int b) {
@@ -31,8 +42,8 @@ static napi_value pair(napi_env env, int a, int b) {
 napi_value nono_make_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    nono_throw_errno(env, "pipe2", errno);
+  if (nono_pipe(fds, 0) != 0) {
+    nono_throw_errno(env, "pipe", errno);
     return NULL;
   }
   return pair(env, fds[0], fds[1]);
