@@ -70,7 +70,7 @@ async function main() {
       for (const src of sources) {
         let pre;
         try {
-          pre = execFileSync(zig.bin, [...args, '-E', src], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
+          pre = execFileSync(zig.bin, [...args, '-E', src], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
         } catch {
           fail(`${path.relative(root, src)} does not preprocess for ${target}`);
         }
@@ -78,7 +78,7 @@ async function main() {
         if (bad.length) fail(`${path.relative(root, src)} (${target}) keeps Linux-only calls:\n  ${bad.join('\n  ')}`);
       }
       try {
-        execFileSync(zig.bin, [...args, ...sources, '-o', out], { stdio: ['ignore', 'inherit', 'inherit'] });
+        execFileSync(zig.bin, [...args, ...sources, '-o', out], { stdio: ['ignore', 'inherit', 'inherit'], cwd: dir }); // its .o files land in cwd
       } catch {
         fail(`${t.name} does not compile for ${target} (warnings are errors)`);
       }
