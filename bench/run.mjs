@@ -4,6 +4,9 @@
 //     session (client -> supervisor -> fresh Landlock domain -> bash -> exit status back).
 //  2. interposer cost on the non-shell path: 200 `/bin/true` from a shell loop, with and without
 //     the interposer preloaded.
+//  3. the session proxy: a 100 MB download directly and through it, and 50 concurrent transfers.
+//  4. the connect guard (proxy mode): TCP connects from a sandboxed command to a loopback
+//     listener, with the port allowed by Landlock alone vs decided and made by the guard.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -75,3 +78,64 @@ report('2. 200 sequential /bin/true from a shell loop (interposer cost)', ['with
   text: 'ratio <= 1.05 at p50',
   ok: (r) => r <= 1.05,
 });
+
+// 3. The session proxy: throughput against direct, and concurrent connections (bench/network.mjs).
+const { benchNetwork } = await import('./network.mjs');
+await benchNetwork({ runs: Number(process.env.BENCH_NET_RUNS ?? 5) });
+
+// 4. The connect guard: the same sandboxed spawn (addon) and static connect timer on both sides;
+// only `connectGuard` differs. Rounds alternate so both sides see the same noise.
+{
+  const { createRequire } = await import('node:module');
+  const net = await import('node:net');
+  const addon = createRequire(import.meta.url)(native('nono_addon.node'));
+  const connectTimer = native('nono-bench-connect');
+  if (!addon.connectGuardSupported() || !fs.existsSync(connectTimer)) {
+    console.log('\n4. connect guard: not measured (not supported by this kernel, or native/nono-bench-connect missing)');
+  } else {
+    const { handledFsForAbi, READ_RIGHTS, NET } = await import(path.join(root, 'dist', 'policy', 'landlock-rights.js'));
+    const server = net.createServer((c) => c.destroy());
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const port = server.address().port;
+    const handledFs = handledFsForAbi(addon.landlockAbi());
+    const ruleset = addon.createRuleset({ handledFs, handledNet: NET.CONNECT_TCP | NET.BIND_TCP });
+    addon.addPathRule(ruleset, '/', READ_RIGHTS, handledFs);
+    addon.addPortRule(ruleset, port, NET.CONNECT_TCP);
+    const perRound = 400;
+    const rounds = Math.max(4, Math.floor(iterations / 30));
+    const outFile = path.join(os.tmpdir(), `nono-bench-connect-${process.pid}`);
+    const runOnce = (guarded) =>
+      new Promise((resolve, reject) => {
+        const out = fs.openSync(outFile, 'w');
+        addon.spawn(
+          {
+            file: connectTimer, argv: ['nono-bench-connect', String(port), String(perRound)], env: [], cwd: '/',
+            stdio: [out, out, out], rulesetFd: ruleset, netFilter: 2,
+            ...(guarded ? { connectGuard: { proxyPort: port, loopbackPorts: [] } } : {}),
+          },
+          () => {
+            const text = fs.readFileSync(outFile, 'utf8');
+            const m = /^connects \d+ (\d+) (\d+)/m.exec(text);
+            m ? resolve([Number(m[1]) / 1e3, Number(m[2]) / 1e3]) : reject(new Error(`connect timer: ${text}`));
+          },
+        );
+        fs.closeSync(out);
+      });
+    const samples = { a: [], b: [] };
+    for (let i = 0; i < rounds; i++) {
+      samples.a.push(await runOnce(false));
+      samples.b.push(await runOnce(true));
+    }
+    fs.rmSync(outFile, { force: true });
+    server.close();
+    addon.closeFd(ruleset);
+    // Each round gives its own p50 and p90 of ${perRound} connects; the median round of each is shown.
+    const med = (xs, k) => pct(xs.map((x) => x[k]), 50);
+    console.log(`\n4. TCP connect to a loopback listener from a sandboxed command (${rounds} alternating rounds of ${perRound})`);
+    console.log(row('', 'p50 us', 'p90 us'));
+    console.log(row('Landlock port rule only', med(samples.a, 0).toFixed(1), med(samples.a, 1).toFixed(1)));
+    console.log(row('connect guard (proxy mode)', med(samples.b, 0).toFixed(1), med(samples.b, 1).toFixed(1)));
+    console.log(row('ratio', `${(med(samples.b, 0) / med(samples.a, 0)).toFixed(1)}x`, `${(med(samples.b, 1) / med(samples.a, 1)).toFixed(1)}x`));
+    console.log(`connects per second, one thread: ${Math.round(1e6 / med(samples.a, 0))} -> ${Math.round(1e6 / med(samples.b, 0))}`);
+  }
+}

@@ -118,10 +118,11 @@ int nono_enter_sandbox(int ruleset_fd, uint32_t restrict_flags, int net_filter, 
       return errno;
     }
   }
-  int err = nono_install_seccomp_filter((enum nono_net_filter)net_filter);
-  if (err) {
-    *step = "installing the seccomp filter";
-    return err;
-  }
-  return drop_capabilities(step);
+  int err = drop_capabilities(step);
+  if (err) return err;
+  /* Last, as bubblewrap does: the filter then never has to allow a setup call (capset, prctl),
+   * and nothing runs with the filter but without the rest. */
+  err = nono_install_seccomp_filter((enum nono_net_filter)net_filter);
+  if (err) *step = "installing the seccomp filter";
+  return err;
 }

@@ -34,9 +34,9 @@ int nono_ruleset_add_port(int ruleset_fd, uint64_t port, uint64_t rights);
 
 /*
  * In the process about to exec the sandboxed program: no_new_privs, enter a NEW domain from the
- * ruleset (every call makes a new one), install the seccomp filter (seccomp_filter.h; net_filter is a
- * NONO_NET_FILTER_* value), then drop every capability so that a root user's command
- * cannot read other processes' /proc entries (see reference/landlock.md). Only async-signal-safe
+ * ruleset (every call makes a new one), drop every capability so that a root user's command
+ * cannot read other processes' /proc entries (see reference/landlock.md), then install the seccomp
+ * filter last (seccomp_filter.h; net_filter is a NONO_NET_FILTER_* value). Only async-signal-safe
  * calls: it runs in a vfork child. Returns 0, or the errno of the step that failed and sets *step
  * to a static description of it.
  */

@@ -1,110 +1,477 @@
-/* See seccomp_filter.h. Classic BPF over struct seccomp_data: arch, nr, args[]. */
+/*
+ * See seccomp_filter.h. Classic BPF over struct seccomp_data {nr, arch, ip, args[6]}.
+ *
+ * The program is generated from the rule table below by a tiny assembler with labels, so that
+ * adding a rule never means recounting relative jumps by hand. Its shape:
+ *
+ *   1. arch != native                 -> ENOSYS (i386 via int 0x80 would dodge every number)
+ *   2. nr > NONO_LAST_REVIEWED_NR     -> ENOSYS (x32's numbers have bit 30 set, so land here too)
+ *   3. ioctl, then a binary search over the numbers the table names; a number it does not name is
+ *      allowed
+ *   4. per-rule code: a fixed errno, or a check of the arguments (one block per check kind)
+ *
+ * Speed: the kernel (5.11+) runs the filter once per system call number and caches the numbers
+ * whose answer is "allow" without looking at arguments, so steps 1-3 only load arch and nr and use
+ * constant jumps (what that cache can evaluate). Then only the numbers with argument checks (ioctl,
+ * socket, clone...) and the refused ones run the program at all: at most ~24 instructions each.
+ *
+ * Only the low 32 bits of an argument are compared: every argument checked here is an int or
+ * unsigned int in the kernel (ioctl's request, personality's persona, socket's domain...), or,
+ * for clone, explicitly truncated by it (lower_32_bits). Little-endian: the low half comes first.
+ */
 #include "seccomp_filter.h"
 
 #include <errno.h>
 #include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stddef.h>
-#include <sys/prctl.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-
-#ifndef IPPROTO_MPTCP
-#define IPPROTO_MPTCP 262
-#endif
-#ifndef MSG_FASTOPEN
-#define MSG_FASTOPEN 0x20000000
-#endif
-#define NONO_TCP_FASTOPEN_CONNECT 30
-#define NONO_SOCK_TYPE_MASK 0xf /* type without SOCK_NONBLOCK / SOCK_CLOEXEC */
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #define NONO_ARCH AUDIT_ARCH_X86_64
-#define NONO_X32_BIT 0x40000000u
 #elif defined(__aarch64__)
 #define NONO_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-#define ARG_LO(n) (offsetof(struct seccomp_data, args) + 8 * (n))
-#define LOAD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
-#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
-#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
-#define DENY RET(SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA))
-#define DENY_EPERM RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
-#define ALLOW RET(SECCOMP_RET_ALLOW)
+/* The highest system call number reviewed for this filter: file_setattr (Linux 6.17), the last one
+ * kernel 6.18 has. Numbers from 424 on are shared by every architecture. A newer kernel's new
+ * calls get ENOSYS, as on an older kernel, which every program must handle (glibc falls back);
+ * raise this only after reviewing what the new calls can reach. */
+#define NONO_LAST_REVIEWED_NR 469
+
+/* Constants newer than the build machine's headers (Debian 12 has 6.1's). */
+#define NONO_NR_open_tree_attr 467
+#define NONO_MSG_FASTOPEN 0x20000000u
+#define NONO_TCP_FASTOPEN_CONNECT 30
+#define NONO_SOCK_TYPE_MASK 0xfu /* the type without SOCK_NONBLOCK / SOCK_CLOEXEC */
+#define NONO_TIOCSTI 0x5412u
+#define NONO_TIOCLINUX 0x541Cu
+#define NONO_USERFAULTFD_IOC_NEW 0xAA00u /* _IO(0xAA, 0x00) on /dev/userfaultfd */
+#define NONO_CLONE_NEWTIME 0x80u         /* unshare only: in clone() this bit is the exit signal */
+#define NONO_CLONE_NAMESPACES                                                                    \
+  (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
+   CLONE_NEWNET)
+
+#define ERRNO(e) (SECCOMP_RET_ERRNO | ((e) & SECCOMP_RET_DATA))
+
+/* ------------------------------------------------------------------------------------------ */
+/* The rules.                                                                                  */
+
+/* What happens to a system call the table names. */
+enum check {
+  REFUSE,       /* whatever the arguments: the rule's errno */
+  SOCKET,       /* socket(domain, type, protocol) */
+  SOCKETPAIR,   /* socketpair(domain, ...) */
+  SEND_FLAGS2,  /* sendmsg(fd, msg, flags): no MSG_FASTOPEN */
+  SEND_FLAGS3,  /* sendto / sendmmsg(fd, ..., flags, ...): no MSG_FASTOPEN */
+  SETSOCKOPT,   /* setsockopt(fd, level, optname, ...): no TCP_FASTOPEN_CONNECT */
+  IOCTL,        /* ioctl(fd, request, ...): no terminal injection, no userfaultfd by device */
+  PERSONALITY,  /* personality(persona): the values Docker's default profile allows */
+  PRLIMIT,      /* prlimit64(pid, ...): only on itself */
+  CLONE,        /* clone(flags, ...): no new namespaces */
+  UNSHARE,      /* unshare(flags): no new namespaces */
+  CHECK_KINDS
+};
+/* A new check kind (say the network guard's connect -> SECCOMP_RET_USER_NOTIF, or a notifying
+ * rule for the open/mkdir/unlink/rename family) is one enum value, one case in emit_check() and
+ * one table line. A rule answering SECCOMP_RET_USER_NOTIF needs the filter installed with
+ * SECCOMP_FILTER_FLAG_NEW_LISTENER (see nono_install_seccomp_filter). */
+
+#define IN_NONE (1u << NONO_NET_FILTER_NONE)
+#define IN_NO_TCP (1u << NONO_NET_FILTER_NO_TCP)
+#define IN_PORTS (1u << NONO_NET_FILTER_PORTS)
+#define ALWAYS (IN_NONE | IN_NO_TCP | IN_PORTS)
+#define TCP_LIMITED (IN_NO_TCP | IN_PORTS)
+
+struct rule {
+  int nr;
+  uint8_t check;  /* enum check */
+  uint8_t modes;  /* IN_* bits: in which network modes the rule applies */
+  uint16_t err;   /* REFUSE only */
+};
+
+/*
+ * Anchors: Docker's default seccomp profile (what a container without capabilities may call),
+ * Flatpak's blocklist (which bubblewrap users share), and bubblewrap itself (it installs the
+ * filter last, after dropping capabilities, as nono_enter_sandbox does). EPERM is what the kernel
+ * itself answers when privilege is missing; ENOSYS means "this kernel has no such call", for calls
+ * whose callers fall back (clone3 -> clone, the new mount API -> mount).
+ * "Defence in depth" marks calls the kernel already refuses to a command without capabilities.
+ */
+static const struct rule rules[] = {
+    /* A second system call interface: a ring of requests the filter never sees (IORING_OP_SOCKET
+     * made TCP sockets and IORING_OP_SENDMSG with MSG_FASTOPEN connected under "TCP blocked").
+     * Refused in every mode, the agent's sandbox included; Docker (since 25) refuses it too, and
+     * libuv, Bun and others fall back to their thread pools. */
+    {SYS_io_uring_setup, REFUSE, ALWAYS, EPERM},
+    {SYS_io_uring_enter, REFUSE, ALWAYS, EPERM},
+    {SYS_io_uring_register, REFUSE, ALWAYS, EPERM},
+
+    /* The kernel keyrings hold secrets of the user (Kerberos KEYRING: caches, tokens), readable by
+     * any process of the uid that possesses the user keyring. Docker and Flatpak refuse all three. */
+    {SYS_keyctl, REFUSE, ALWAYS, EPERM},
+    {SYS_add_key, REFUSE, ALWAYS, EPERM},
+    {SYS_request_key, REFUSE, ALWAYS, EPERM},
+
+    /* Namespaces: an unprivileged user namespace hands the command every capability inside it and
+     * exposes large parts of the kernel (netfilter, mounts) to it. clone3's flags live in memory
+     * seccomp cannot read: ENOSYS makes glibc (2.34+) fall back to clone, whose flags are checked. */
+    {SYS_clone, CLONE, ALWAYS, 0},
+    {SYS_unshare, UNSHARE, ALWAYS, 0},
+    {SYS_clone3, REFUSE, ALWAYS, ENOSYS},
+    {SYS_setns, REFUSE, ALWAYS, EPERM}, /* defence in depth: needs CAP_SYS_ADMIN over the target */
+
+    /* Exploit helpers reachable without capabilities: userfaultfd (UFFD_USER_MODE_ONLY needs none)
+     * stalls kernel copies at will; perf_event_open (perf_event_paranoid <= 2) and bpf (where
+     * unprivileged BPF is on) are large, often-patched subsystems. Flatpak refuses perf too. */
+    {SYS_userfaultfd, REFUSE, ALWAYS, EPERM},
+    {SYS_perf_event_open, REFUSE, ALWAYS, EPERM},
+    {SYS_bpf, REFUSE, ALWAYS, EPERM},
+    /* The execution domain: ADDR_NO_RANDOMIZE and friends (gdb asks for it, warns and goes on). */
+    {SYS_personality, PERSONALITY, ALWAYS, 0},
+    /* Terminal input injection into whoever reads the same terminal (CVE-2017-5226, and TIOCLINUX
+     * on a virtual console, CVE-2023-28100), and userfaultfd again by its device. */
+    {SYS_ioctl, IOCTL, ALWAYS, 0},
+    /* Another process's resource limits (same uid needs no capability). */
+    {SYS_prlimit64, PRLIMIT, ALWAYS, 0},
+
+    /* Address families: Unix, IPv4/IPv6 and netlink only (Flatpak's list). vsock reaches the
+     * hypervisor host and Docker refuses it; the rest (SMC, RDS, TIPC, KCM, ALG, XDP...) are
+     * rarely loaded protocols, and SMC would carry TCP that Landlock does not see as TCP. */
+    {SYS_socket, SOCKET, ALWAYS, 0},
+    {SYS_socketpair, SOCKETPAIR, ALWAYS, 0},
+    /* TCP Fast Open connects inside a send, where Landlock's connect rule does not look. */
+    {SYS_sendto, SEND_FLAGS3, TCP_LIMITED, 0},
+    {SYS_sendmmsg, SEND_FLAGS3, TCP_LIMITED, 0},
+    {SYS_sendmsg, SEND_FLAGS2, TCP_LIMITED, 0},
+    {SYS_setsockopt, SETSOCKOPT, TCP_LIMITED, 0},
+
+    /* Mounting: Landlock already forbids a sandboxed process to change its mounts, and all of these
+     * need CAP_SYS_ADMIN (defence in depth). The new mount API answers ENOSYS, as in Flatpak. */
+    {SYS_mount, REFUSE, ALWAYS, EPERM},
+    {SYS_umount2, REFUSE, ALWAYS, EPERM},
+    {SYS_pivot_root, REFUSE, ALWAYS, EPERM},
+    {SYS_chroot, REFUSE, ALWAYS, EPERM},
+    {SYS_open_tree, REFUSE, ALWAYS, ENOSYS},
+    {NONO_NR_open_tree_attr, REFUSE, ALWAYS, ENOSYS},
+    {SYS_move_mount, REFUSE, ALWAYS, ENOSYS},
+    {SYS_fsopen, REFUSE, ALWAYS, ENOSYS},
+    {SYS_fsconfig, REFUSE, ALWAYS, ENOSYS},
+    {SYS_fsmount, REFUSE, ALWAYS, ENOSYS},
+    {SYS_fspick, REFUSE, ALWAYS, ENOSYS},
+    {SYS_mount_setattr, REFUSE, ALWAYS, ENOSYS},
+
+    /* The rest of what Docker grants only with a capability the command does not have (defence in
+     * depth), and Flatpak's obsolete or leaky calls (uselib, modify_ldt, quotactl, syslog). */
+    {SYS_open_by_handle_at, REFUSE, ALWAYS, EPERM}, /* opens by inode handle, around path checks */
+    {SYS_init_module, REFUSE, ALWAYS, EPERM},
+    {SYS_finit_module, REFUSE, ALWAYS, EPERM},
+    {SYS_delete_module, REFUSE, ALWAYS, EPERM},
+    {SYS_kexec_load, REFUSE, ALWAYS, EPERM},
+    {SYS_kexec_file_load, REFUSE, ALWAYS, EPERM},
+    {SYS_reboot, REFUSE, ALWAYS, EPERM},
+    {SYS_swapon, REFUSE, ALWAYS, EPERM},
+    {SYS_swapoff, REFUSE, ALWAYS, EPERM},
+    {SYS_acct, REFUSE, ALWAYS, EPERM},
+    {SYS_settimeofday, REFUSE, ALWAYS, EPERM},
+    {SYS_clock_settime, REFUSE, ALWAYS, EPERM},
+    {SYS_sethostname, REFUSE, ALWAYS, EPERM},
+    {SYS_setdomainname, REFUSE, ALWAYS, EPERM},
+    {SYS_syslog, REFUSE, ALWAYS, EPERM},
+    {SYS_vhangup, REFUSE, ALWAYS, EPERM},
+    {SYS_quotactl, REFUSE, ALWAYS, EPERM},
+    {SYS_quotactl_fd, REFUSE, ALWAYS, EPERM},
+    {SYS_fanotify_init, REFUSE, ALWAYS, EPERM},
+    {SYS_lookup_dcookie, REFUSE, ALWAYS, EPERM},
+#if defined(__x86_64__)
+    {SYS_iopl, REFUSE, ALWAYS, EPERM},
+    {SYS_ioperm, REFUSE, ALWAYS, EPERM},
+    {SYS_modify_ldt, REFUSE, ALWAYS, EPERM},
+    {SYS_uselib, REFUSE, ALWAYS, EPERM},
+#endif
+};
+
+#define RULE_COUNT (sizeof rules / sizeof rules[0])
+
+/* ------------------------------------------------------------------------------------------ */
+/* A classic-BPF assembler with forward labels.                                                */
+
+#define MAX_LABELS 128
+#define NEXT (-1)  /* jump target: the next instruction */
+#define SKIP1 (-2) /* jump target: the one after it (used only by if_eq) */
+
+struct bpf_asm {
+  struct sock_filter *out;
+  unsigned n, cap;
+  /* For each instruction: the label its jt / jf (or, for BPF_JA, its k) refers to, plus one;
+   * 0 when the field holds a literal offset. Resolved by finish(). */
+  uint8_t jt_ref[NONO_SECCOMP_MAX_INSNS], jf_ref[NONO_SECCOMP_MAX_INSNS];
+  int16_t label_at[MAX_LABELS]; /* instruction index, -1 until placed */
+  unsigned labels;
+  int err;
+};
+
+static int new_label(struct bpf_asm *a) {
+  if (a->labels >= MAX_LABELS) {
+    a->err = E2BIG;
+    return 0;
+  }
+  a->label_at[a->labels] = -1;
+  return (int)a->labels++;
+}
+
+static void place(struct bpf_asm *a, int label) { a->label_at[label] = (int16_t)a->n; }
+
+static uint8_t target(int t, uint8_t *literal) {
+  *literal = t == SKIP1 ? 1 : 0;
+  return t >= 0 ? (uint8_t)(t + 1) : 0;
+}
+
+static void put(struct bpf_asm *a, uint16_t code, uint32_t k, int jt, int jf) {
+  if (a->n >= a->cap || a->n >= NONO_SECCOMP_MAX_INSNS) {
+    a->err = E2BIG;
+    return;
+  }
+  struct sock_filter *f = &a->out[a->n];
+  f->code = code;
+  f->k = k;
+  a->jt_ref[a->n] = target(jt, &f->jt);
+  a->jf_ref[a->n] = target(jf, &f->jf);
+  a->n++;
+}
+
+static void load_nr(struct bpf_asm *a) { put(a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), NEXT, NEXT); }
+static void load_arch(struct bpf_asm *a) { put(a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), NEXT, NEXT); }
+/* The low 32 bits of argument i (see the top of the file). */
+static void load_arg(struct bpf_asm *a, int i) {
+  put(a, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(offsetof(struct seccomp_data, args) + 8 * i), NEXT, NEXT);
+}
+static void and_k(struct bpf_asm *a, uint32_t k) { put(a, BPF_ALU | BPF_AND | BPF_K, k, NEXT, NEXT); }
+static void ret(struct bpf_asm *a, uint32_t action) { put(a, BPF_RET | BPF_K, action, NEXT, NEXT); }
+/* Unconditional jump: a 32-bit offset, so it reaches any label. */
+static void jump(struct bpf_asm *a, int label) {
+  put(a, BPF_JMP | BPF_JA, 0, NEXT, NEXT);
+  if (!a->err) a->jt_ref[a->n - 1] = (uint8_t)(label + 1);
+}
+/* Conditional jumps compare A with k; their offsets are 8 bits, so keep their labels near (the
+ * blocks below are a few instructions each; finish() refuses a program where one is not). */
+static void jeq(struct bpf_asm *a, uint32_t k, int jt, int jf) { put(a, BPF_JMP | BPF_JEQ | BPF_K, k, jt, jf); }
+static void jgt(struct bpf_asm *a, uint32_t k, int jt, int jf) { put(a, BPF_JMP | BPF_JGT | BPF_K, k, jt, jf); }
+static void jge(struct bpf_asm *a, uint32_t k, int jt, int jf) { put(a, BPF_JMP | BPF_JGE | BPF_K, k, jt, jf); }
+static void jset(struct bpf_asm *a, uint32_t k, int jt, int jf) { put(a, BPF_JMP | BPF_JSET | BPF_K, k, jt, jf); }
+/* The next instruction runs only when A == k. */
+static void if_eq(struct bpf_asm *a, uint32_t k) { jeq(a, k, NEXT, SKIP1); }
+
+/* Turns label references into offsets. Classic BPF jumps only forward, within the program. */
+static int finish(struct bpf_asm *a) {
+  if (a->err) return -a->err;
+  if (a->n == 0 || BPF_CLASS(a->out[a->n - 1].code) != BPF_RET) return -EINVAL;
+  for (unsigned i = 0; i < a->n; i++) {
+    struct sock_filter *f = &a->out[i];
+    int is_ja = f->code == (BPF_JMP | BPF_JA);
+    uint8_t refs[2] = {a->jt_ref[i], a->jf_ref[i]};
+    for (int w = 0; w < 2; w++) {
+      if (!refs[w]) continue;
+      int at = a->label_at[refs[w] - 1];
+      if (at < 0 || (unsigned)at <= i || (unsigned)at >= a->n) return -EINVAL; /* unplaced, backwards, past the end */
+      unsigned off = (unsigned)at - i - 1;
+      if (is_ja) f->k = off;
+      else if (off > 255) return -E2BIG;
+      else if (w == 0) f->jt = (uint8_t)off;
+      else f->jf = (uint8_t)off;
+    }
+    /* A literal offset must stay inside the program too. */
+    if (!is_ja && BPF_CLASS(f->code) == BPF_JMP && (i + 1 + f->jt >= a->n || i + 1 + f->jf >= a->n)) return -EINVAL;
+  }
+  return (int)a->n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The program.                                                                                */
+
+/* One block per check kind, at its label. Every path ends in a return. */
+static void emit_check(struct bpf_asm *a, enum check c, int mode) {
+  int ok = new_label(a);
+  switch (c) {
+    case SOCKET: {
+      int inet = new_label(a);
+      load_arg(a, 0);
+      jeq(a, AF_UNIX, ok, NEXT);
+      jeq(a, AF_INET, inet, NEXT);
+      jeq(a, AF_INET6, inet, NEXT);
+      jeq(a, AF_NETLINK, ok, NEXT);
+      ret(a, ERRNO(EAFNOSUPPORT)); /* as a kernel built without the family: callers fall back */
+      place(a, inet);
+      if (mode == NONO_NET_FILTER_NONE) break;
+      /* TCP limited: datagrams (UDP, ICMP "ping" sockets) always; a stream socket only when some
+       * ports are allowed, and then only TCP itself (protocol 0 or IPPROTO_TCP): MPTCP, SMC and
+       * SCTP are not TCP to Landlock. SOCK_SEQPACKET is SCTP, SOCK_DCCP is DCCP: refused. */
+      load_arg(a, 1);
+      and_k(a, NONO_SOCK_TYPE_MASK);
+      jeq(a, SOCK_DGRAM, ok, NEXT);
+      if_eq(a, SOCK_RAW);
+      ret(a, ERRNO(EPERM)); /* what the kernel says without CAP_NET_RAW anyway */
+      if (mode == NONO_NET_FILTER_PORTS) {
+        int stream = new_label(a);
+        jeq(a, SOCK_STREAM, stream, NEXT);
+        ret(a, ERRNO(EACCES));
+        place(a, stream);
+        load_arg(a, 2);
+        jeq(a, 0, ok, NEXT);
+        jeq(a, IPPROTO_TCP, ok, NEXT);
+      }
+      ret(a, ERRNO(EACCES)); /* the errno Landlock uses for TCP, which nono's denial reader knows */
+      break;
+    }
+    case SOCKETPAIR:
+      load_arg(a, 0);
+      jeq(a, AF_UNIX, ok, NEXT);
+      ret(a, ERRNO(EAFNOSUPPORT));
+      break;
+    case SEND_FLAGS2:
+    case SEND_FLAGS3:
+      load_arg(a, c == SEND_FLAGS2 ? 2 : 3);
+      jset(a, NONO_MSG_FASTOPEN, NEXT, ok);
+      ret(a, ERRNO(EACCES));
+      break;
+    case SETSOCKOPT:
+      load_arg(a, 1);
+      jeq(a, IPPROTO_TCP, NEXT, ok);
+      load_arg(a, 2);
+      jeq(a, NONO_TCP_FASTOPEN_CONNECT, NEXT, ok);
+      ret(a, ERRNO(EACCES));
+      break;
+    case IOCTL: {
+      int refuse = new_label(a);
+      load_arg(a, 1);
+      jeq(a, NONO_TIOCSTI, refuse, NEXT);
+      jeq(a, NONO_TIOCLINUX, refuse, NEXT);
+      jeq(a, NONO_USERFAULTFD_IOC_NEW, refuse, ok);
+      place(a, refuse);
+      ret(a, ERRNO(EPERM));
+      break;
+    }
+    case PERSONALITY:
+      /* Docker's values: PER_LINUX, PER_LINUX32, UNAME26 with either, and the query. */
+      load_arg(a, 0);
+      jeq(a, 0x0, ok, NEXT);
+      jeq(a, 0x8, ok, NEXT);
+      jeq(a, 0x20000, ok, NEXT);
+      jeq(a, 0x20008, ok, NEXT);
+      jeq(a, 0xffffffffu, ok, NEXT);
+      ret(a, ERRNO(EPERM));
+      break;
+    case PRLIMIT:
+      load_arg(a, 0);
+      jeq(a, 0, ok, NEXT); /* pid 0 = itself, what glibc's setrlimit passes */
+      ret(a, ERRNO(EPERM));
+      break;
+    case CLONE:
+    case UNSHARE:
+      load_arg(a, 0);
+      jset(a, NONO_CLONE_NAMESPACES | (c == UNSHARE ? NONO_CLONE_NEWTIME : 0), NEXT, ok);
+      ret(a, ERRNO(EPERM));
+      break;
+    default:
+      a->err = EINVAL; /* a table entry whose check has no code: refuse to build */
+      return;
+  }
+  place(a, ok);
+  ret(a, SECCOMP_RET_ALLOW);
+}
+
+struct entry {
+  uint32_t nr;
+  const struct rule *rule;
+};
+
+/* Leaves of the search: up to this many numbers tested one after the other. */
+#define LEAF 4
+
+/* Binary search over sorted numbers, with constant jumps only (see the top of the file). */
+static void emit_search(struct bpf_asm *a, const struct entry *e, unsigned n, const int *check_label) {
+  if (n > LEAF) {
+    unsigned mid = n / 2;
+    int right = new_label(a);
+    jge(a, e[mid].nr, right, NEXT);
+    emit_search(a, e, mid, check_label);
+    place(a, right);
+    emit_search(a, e + mid, n - mid, check_label);
+    return;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    if_eq(a, e[i].nr);
+    if (e[i].rule->check == REFUSE) ret(a, ERRNO(e[i].rule->err));
+    else jump(a, check_label[e[i].rule->check]);
+  }
+  ret(a, SECCOMP_RET_ALLOW);
+}
+
+int nono_seccomp_build(int mode, struct sock_filter *out, unsigned cap) {
+#if !defined(NONO_ARCH)
+  (void)mode, (void)out, (void)cap;
+  return -ENOSYS; /* fail closed on architectures this filter was not written for */
+#else
+  if (mode != NONO_NET_FILTER_NONE && mode != NONO_NET_FILTER_NO_TCP && mode != NONO_NET_FILTER_PORTS) return -EINVAL;
+  /* The rules of this mode, sorted by number (insertion sort: ~60 entries, no allocation). */
+  struct entry e[RULE_COUNT];
+  unsigned n = 0;
+  for (unsigned i = 0; i < RULE_COUNT; i++) {
+    if (!(rules[i].modes & (1u << mode))) continue;
+    if (rules[i].nr < 0 || rules[i].nr > NONO_LAST_REVIEWED_NR || rules[i].check >= CHECK_KINDS) return -EINVAL;
+    unsigned j = n++;
+    for (; j > 0 && e[j - 1].nr > (uint32_t)rules[i].nr; j--) e[j] = e[j - 1];
+    if (j > 0 && e[j - 1].nr == (uint32_t)rules[i].nr) return -EINVAL; /* two rules, one call */
+    e[j] = (struct entry){(uint32_t)rules[i].nr, &rules[i]};
+  }
+
+  struct bpf_asm a = {.out = out, .cap = cap};
+  int check_label[CHECK_KINDS];
+  for (int c = 0; c < CHECK_KINDS; c++) check_label[c] = -1;
+  for (unsigned i = 0; i < n; i++)
+    if (e[i].rule->check != REFUSE && check_label[e[i].rule->check] < 0) check_label[e[i].rule->check] = new_label(&a);
+
+  int native = new_label(&a), known = new_label(&a);
+  load_arch(&a);
+  jeq(&a, NONO_ARCH, native, NEXT);
+  ret(&a, ERRNO(ENOSYS));
+  place(&a, native);
+  load_nr(&a);
+  jgt(&a, NONO_LAST_REVIEWED_NR, NEXT, known);
+  ret(&a, ERRNO(ENOSYS));
+  place(&a, known);
+  /* ioctl first: of the calls the filter really runs for (the cache above takes the rest), it is
+   * by far the most frequent (every isatty). One compare more for the others. */
+  unsigned hot = 0;
+  while (hot < n && e[hot].nr != (uint32_t)SYS_ioctl) hot++;
+  if (hot < n) {
+    if_eq(&a, e[hot].nr);
+    jump(&a, check_label[e[hot].rule->check]);
+    for (n--; hot < n; hot++) e[hot] = e[hot + 1]; /* out of the search */
+  }
+  emit_search(&a, e, n, check_label);
+  for (int c = 0; c < CHECK_KINDS; c++) {
+    if (check_label[c] < 0) continue;
+    place(&a, check_label[c]);
+    emit_check(&a, (enum check)c, mode);
+  }
+  return finish(&a);
+#endif
+}
 
 int nono_install_seccomp_filter(enum nono_net_filter mode) {
-#if !defined(NONO_ARCH)
-  return ENOSYS; /* fail closed on architectures this filter was not written for */
-#else
-  const int no_tcp = mode == NONO_NET_FILTER_NO_TCP;
-  const struct sock_filter net_gate =
-      mode != NONO_NET_FILTER_NONE ? (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0)
-                                   : (struct sock_filter)ALLOW;
-  /* Jump offsets are relative; the program is laid out as labelled blocks below. */
-  struct sock_filter f[] = {
-      /* 0: only the native ABI; other ABIs (i386 via int 0x80, x32) would dodge the numbers. */
-      LOAD(offsetof(struct seccomp_data, arch)),
-      JEQ(NONO_ARCH, 1, 0),
-      RET(SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-      LOAD(offsetof(struct seccomp_data, nr)),
-#ifdef NONO_X32_BIT
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, NONO_X32_BIT, 0, 1),
-      RET(SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-#else
-      JEQ(0xffffffff, 0, 1), /* keeps the layout identical; never true */
-      ALLOW,
-#endif
-      /* prlimit64(pid, ...): only on itself (pid 0, what glibc's setrlimit passes) */
-      /* 6 */ JEQ(SYS_prlimit64, 0, 4),
-      /* 7 */ LOAD(ARG_LO(0)),
-      /* 8 */ JEQ(0, 0, 1),
-      /* 9 */ ALLOW,
-      /* 10 */ DENY_EPERM,
-      /* 11: the network rules apply only when TCP is restricted (a no-op jump keeps the layout) */
-      net_gate,
-      /* 12 */ JEQ(SYS_socket, 5, 0),
-      /* 13 */ JEQ(SYS_sendto, 18, 0),
-      /* 14 */ JEQ(SYS_setsockopt, 25, 0),
-      /* 15 */ JEQ(SYS_sendmsg, 20, 0),
-      /* 16 */ JEQ(SYS_sendmmsg, 15, 0),
-      /* 17 */ ALLOW,
-      /* socket(domain, type, protocol) */
-      /* 18 */ LOAD(ARG_LO(2)),
-      /* 19 */ JEQ(IPPROTO_MPTCP, 0, 1),
-      /* 20 */ DENY,
-      /* 21 */ JEQ(IPPROTO_SCTP, 0, 1),
-      /* 22 */ DENY,
-      /* 23 */ LOAD(ARG_LO(0)),
-      /* 24 */ JEQ(AF_INET, 2, 0),
-      /* 25 */ JEQ(AF_INET6, 1, 0),
-      /* 26 */ ALLOW,
-      /* 27 */ LOAD(ARG_LO(1)),
-      /* 28 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, NONO_SOCK_TYPE_MASK),
-      /* 29 */ JEQ(SOCK_STREAM, 0, 1),
-      /* 30 */ RET(no_tcp ? (SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA)) : SECCOMP_RET_ALLOW),
-      /* 31 */ ALLOW,
-      /* sendto, sendmmsg (flags in args[3]) and sendmsg (args[2]): no implicit connect via Fast Open */
-      /* 32 */ LOAD(ARG_LO(3)),
-      /* 33 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
-      /* 34 */ DENY,
-      /* 35 */ ALLOW,
-      /* 36 */ LOAD(ARG_LO(2)),
-      /* 37 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1),
-      /* 38 */ DENY,
-      /* 39 */ ALLOW,
-      /* setsockopt(fd, level, optname, ...) */
-      /* 40 */ LOAD(ARG_LO(1)),
-      /* 41 */ JEQ(IPPROTO_TCP, 0, 3),
-      /* 42 */ LOAD(ARG_LO(2)),
-      /* 43 */ JEQ(NONO_TCP_FASTOPEN_CONNECT, 0, 1),
-      /* 44 */ DENY,
-      /* 45 */ ALLOW,
-  };
-  struct sock_fprog prog = {.len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f};
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
+  struct sock_filter f[NONO_SECCOMP_MAX_INSNS];
+  int n = nono_seccomp_build((int)mode, f, NONO_SECCOMP_MAX_INSNS);
+  if (n < 0) return -n;
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+  /* Flags stay 0 until a rule answers SECCOMP_RET_USER_NOTIF: then SECCOMP_FILTER_FLAG_NEW_LISTENER
+   * here, and the returned listener descriptor goes to the supervisor. No TSYNC: the callers are
+   * single-threaded (a vfork child, the exec helper). */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return errno;
   return 0;
-#endif
 }

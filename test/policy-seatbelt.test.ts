@@ -18,8 +18,8 @@ const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden',
 const H = '/Users/alice';
 const W = `${H}/proj`;
 
-const closed = (extra: Partial<NetworkPolicy> = {}): NetworkPolicy => ({ blockTcp: true, tcpConnect: [], tcpBind: [], domains: [], ...extra });
-const open = (): NetworkPolicy => ({ blockTcp: false, tcpConnect: [], tcpBind: [], domains: [] });
+const closed = (extra: Partial<NetworkPolicy> = {}): NetworkPolicy => ({ blockTcp: true, tcpConnect: [], tcpBind: [], domains: [], denyDomains: [], ...extra });
+const open = (): NetworkPolicy => ({ blockTcp: false, tcpConnect: [], tcpBind: [], domains: [], denyDomains: [] });
 
 const group = (p: string, access: Grant['access'], name: string, kind: Grant['kind'] = 'dir'): Grant => ({
   path: p,
@@ -414,8 +414,10 @@ describe('network', () => {
     expect(() => compile(policy({ network: closed({ tcpBind: [1.5] }) }))).toThrow(/1\.5 is not a TCP port/);
   });
 
-  it('says that domain allow-lists are not enforced', () => {
-    expect(compile(policy({ network: closed({ domains: ['example.com'] }) })).warnings).toContainEqual(expect.stringContaining('not enforced'));
+  it('says that host lists do nothing when the network is open (no proxy)', () => {
+    const domains = [{ pattern: 'example.com', source: 'p' }];
+    expect(compile(policy({ network: { ...open(), domains } })).warnings).toContainEqual(expect.stringContaining('allow_domains (example.com) has no effect: TCP is open'));
+    expect(compile(policy({ network: closed({ domains }) })).warnings).toEqual([]);
   });
 });
 

@@ -50,4 +50,8 @@ napi_value nono_create_ruleset(napi_env env, napi_callback_info info);
 napi_value nono_add_path_rule(napi_env env, napi_callback_info info);
 napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
 
+/* connect_guard.c */
+napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);
+napi_value nono_connect_guard_listeners_js(napi_env env, napi_callback_info info);
+
 #endif

@@ -41,6 +41,10 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("processTable", nono_process_table);
 #endif
   EXPORT("closeFd", nono_close_fd);
+#if defined(__linux__)
+  EXPORT("connectGuardSupported", nono_connect_guard_supported_js);
+  EXPORT("connectGuardListeners", nono_connect_guard_listeners_js);
+#endif
   return exports;
 }
 

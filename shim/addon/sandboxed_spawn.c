@@ -11,8 +11,10 @@
  * parent. Signals are blocked around vfork so that no Node signal handler runs in the child.
  *
  * JS: spawn({file, argv, env, cwd, stdio: [in, out, err] (-1: closed), rulesetFd, restrictFlags,
- *            netFilter, ignoreSignals: number[]}, onExit(code: number|null, signal: number|null))
- *     -> pid
+ *            netFilter, ignoreSignals: number[], connectGuard?: {proxyPort, loopbackPorts}},
+ *       onExit(code: number|null, signal: number|null)) -> pid
+ * With connectGuard, the child also enters the connect guard (connect_guard.h) and hands its
+ * seccomp listener to the supervisor before exec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "connect_guard.h"
 #include "napi_util.h"
 #include "sandbox_rules.h"
 
@@ -50,6 +53,7 @@ struct spawn_plan {
   int death_signal; /* 0 when a session watchdog will clean up (see shim/session_watchdog.c) */
   sigset_t ignored;
   pid_t parent;
+  struct nono_connect_guard guard;
 };
 
 struct child_report {
@@ -92,6 +96,11 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
   }
   const char *sandbox_step = NULL;
   if ((err = nono_enter_sandbox(p->ruleset_fd, p->restrict_flags, p->net_filter, &sandbox_step)) != 0) {
+    report->step = sandbox_step;
+    report->err = err;
+    _exit(127);
+  }
+  if (p->guard.enabled && (err = nono_connect_guard_child(&p->guard, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
     _exit(127);
@@ -181,6 +190,7 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
   }
   p->ruleset_fd = (int)fd;
   p->restrict_flags = (uint32_t)flags;
+  if (!nono_connect_guard_from_js(env, o, &p->guard)) return 0;
   if (!(v = nono_get_prop(env, o, "stdio"))) goto bad;
   for (uint32_t i = 0; i < 3; i++) {
     napi_value e;
@@ -209,6 +219,7 @@ bad: {
 }
 
 static void free_plan(struct spawn_plan *p) {
+  nono_connect_guard_close(&p->guard);
   free((void *)p->file);
   free((void *)p->cwd);
   nono_free_string_array(p->argv);
@@ -225,6 +236,7 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   }
   struct spawn_plan plan;
   memset(&plan, 0, sizeof plan);
+  plan.guard.sock[0] = plan.guard.sock[1] = -1;
   if (!read_plan(env, argv[0], &plan)) {
     free_plan(&plan);
     return NULL;
@@ -255,15 +267,18 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, what, report.err);
     return NULL;
   }
+  /* A guarded command whose listener is not being served must not run on (its connects would
+   * fail with ENOSYS at best): kill it and say why. */
+  int guard_err = plan.guard.enabled ? nono_connect_guard_start(&plan.guard) : 0;
   free_plan(&plan);
 
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int pidfd = guard_err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
-    int e = errno;
+    int e = guard_err ? guard_err : errno;
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    nono_throw_errno(env, "pidfd_open (Linux >= 5.3 is required)", e);
+    nono_throw_errno(env, guard_err ? "cannot serve the connect guard" : "pidfd_open (Linux >= 5.3 is required)", e);
     return NULL;
   }
   running *r = calloc(1, sizeof *r);

@@ -40,8 +40,9 @@ program
   .option('--allow-file <file>', 'also let commands read and write exactly FILE (repeatable)', collect, [])
   .option('--read-file <file>', 'also let commands read exactly FILE (repeatable)', collect, [])
   .option('--write-file <file>', 'also let commands write exactly FILE (repeatable)', collect, [])
-  .option('--allow-net', 'let commands use TCP (the default profile blocks it)')
+  .option('--allow-net', 'let commands use all TCP directly, unproxied (the default profile sends them through its proxy)')
   .option('--block-net', 'block TCP for commands even if the profile allows it')
+  .option('--allow-domain <host>', 'let commands reach HOST through the session proxy: a name, *.domain, an IP, optionally :PORT (repeatable)', collect, [])
   .option('--no-agent-sandbox', 'do not sandbox the agent process itself (prints a warning)')
   .addOption(
     new Option('--on-denial <mode>', 'when the sandbox denies a command: prompt (ask, then re-run with the grant) or deny (report only)')
@@ -61,6 +62,9 @@ program
     }
     try {
       if (opts.allowNet && opts.blockNet) program.error('nono run: --allow-net and --block-net contradict each other');
+      if (opts.allowNet && opts.allowDomain.length) {
+        program.error('nono run: --allow-domain and --allow-net contradict each other: --allow-net opens all TCP without the proxy, so host lists would do nothing');
+      }
       const outcome = await run(prog, args, {
         profile: opts.profile,
         cli: {
@@ -71,6 +75,7 @@ program
           readFile: opts.readFile,
           writeFile: opts.writeFile,
           allowNet: opts.allowNet ? true : opts.blockNet ? false : undefined,
+          allowDomains: opts.allowDomain,
         },
         agentSandbox: opts.agentSandbox,
         verbose: opts.verbose,

@@ -16,6 +16,9 @@ import { resolveProfile, userProfileDir } from '../policy/resolve-profile.js';
 import type { ResolvedPolicy } from '../policy/resolved-policy.js';
 import { compileSeatbelt } from '../policy/seatbelt-compiler.js';
 import { decide } from '../policy/sbpl-eval.js';
+import { explainHost } from '../policy/explain-host.js';
+import { hostPort } from '../policy/host-pattern.js';
+import { PolicyError } from '../policy/resolved-policy.js';
 
 const out = (s: string): void => {
   process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
@@ -48,7 +51,12 @@ function describePolicy(p: ResolvedPolicy): string {
   lines.push(`  devices: ${p.devices.join(' ')}`);
   const net = (n: ResolvedPolicy['network']) =>
     n.blockTcp ? `TCP blocked${n.tcpConnect.length ? `, connect allowed to ${n.tcpConnect.join(',')}` : ''}${n.tcpBind.length ? `, bind allowed on ${n.tcpBind.join(',')}` : ''}` : 'TCP open';
-  lines.push(`  network (commands): ${net(p.network)}`);
+  lines.push(`  network (commands): ${net(p.network)}${p.network.blockTcp ? "; hosts through nono's proxy:" : ''}`);
+  if (p.network.blockTcp) {
+    for (const d of p.network.domains) lines.push(`    allow     ${d.pattern}    [${d.source}]`);
+    for (const d of p.network.denyDomains) lines.push(`    deny      ${d.pattern}    [${d.source}]`);
+    lines.push('    (any other host: a question at the terminal, refused without one)');
+  }
   if (p.scrubEnv.length) lines.push(`  environment scrubbed: ${p.scrubEnv.join(' ')}`);
   lines.push('  agent, in addition:');
   for (const g of p.agent.grants) lines.push(`    ${g.access.padEnd(9)} ${g.kind.padEnd(4)} ${g.path}    [${g.source}]`);
@@ -91,15 +99,27 @@ export function profileCommand(): Command {
 
   cmd
     .command('explain')
-    .description('is PATH allowed for an operation, and which rule decides it')
-    .argument('<path>', 'the path to ask about')
+    .description('is PATH allowed for an operation (or HOST reachable, with --host), and which rule decides it')
+    .argument('[path]', 'the path to ask about')
+    .option('--host <host[:port]>', 'ask about a host commands would reach through the session proxy instead of a path')
     .option('-p, --profile <name|file>', 'the profile', 'default')
     .addOption(new Option('--op <operation>', 'the operation').choices([...OPERATIONS]).default('read'))
     .addOption(new Option('--for <who>', 'a command, or the agent process itself').choices(['command', 'agent']).default('command'))
     .addOption(new Option('--platform <p>', 'which compiler to ask').choices(['linux', 'darwin']).default(process.platform === 'darwin' ? 'darwin' : 'linux'))
     .option('--json', 'print the answer as JSON')
-    .action((p: string, o: { profile: string; op: Operation; for: 'command' | 'agent'; platform: string; json?: boolean }) => {
+    .action((p: string | undefined, o: { profile: string; op: Operation; for: 'command' | 'agent'; platform: string; json?: boolean; host?: string }) => {
       const policy = resolveHere(o.profile, o.platform as 'linux' | 'darwin');
+      if (o.host !== undefined) {
+        if (p !== undefined) throw new PolicyError('explain: give a path or --host, not both');
+        if (o.for === 'agent') throw new PolicyError('explain --host: the agent is not proxied (its network is all or nothing: agent.network.block)');
+        const a = explainHost(policy.network, o.host);
+        if (o.json) return out(JSON.stringify({ ...a, profile: policy.name }, null, 2));
+        out(`${hostPort(a.host, a.port)}: ${a.verdict.toUpperCase()} (commands, profile ${policy.name})`);
+        out(`  decided by: ${a.decidedBy}`);
+        for (const n of a.notes) out(`  note: ${n}`);
+        return;
+      }
+      if (p === undefined) throw new PolicyError('explain: give a path, or --host HOST');
       const target = path.resolve(p);
       let answer: { allowed: boolean; decidedBy: string; notes: string[] };
       if (o.platform === 'darwin') {
@@ -127,9 +147,17 @@ export function profileCommand(): Command {
     .argument('<profile>', 'a profile name or file')
     .addOption(new Option('--target <t>', 'the compiler').choices(['landlock', 'seatbelt']).makeOptionMandatory())
     .addOption(new Option('--for <who>', 'a command, or the agent process itself').choices(['command', 'agent']).default('command'))
-    .action((ref: string, o: { target: string; for: 'command' | 'agent' }) => {
+    .option('--proxy-port <port>', "as in a session whose commands go through nono's proxy on this loopback port")
+    .action((ref: string, o: { target: string; for: 'command' | 'agent'; proxyPort?: string }) => {
       // SBPL is compiled with macOS's group contents, wherever it is printed.
-      const policy = resolveHere(ref, o.target === 'seatbelt' ? 'darwin' : 'linux');
+      const resolved = resolveHere(ref, o.target === 'seatbelt' ? 'darwin' : 'linux');
+      let policy = resolved;
+      if (o.proxyPort !== undefined) {
+        const port = Number(o.proxyPort);
+        if (!/^\d+$/.test(o.proxyPort) || port < 1 || port > 65535) throw new PolicyError(`--proxy-port ${o.proxyPort}: not a TCP port (1-65535)`);
+        if (!resolved.network.blockTcp) throw new PolicyError('--proxy-port: this profile leaves TCP open, so its commands are not proxied');
+        policy = { ...resolved, network: { ...resolved.network, proxyPort: port } };
+      }
       if (o.target === 'seatbelt') {
         out(compileSeatbelt(policy, { tag: 'nono', target: o.for }).sbpl);
         return;
@@ -145,6 +173,7 @@ export function profileCommand(): Command {
             scoped: c.scoped,
             rules: c.rules.map((r) => ({ ...r, access: describeRights(r.rights) })),
             tcpPorts: c.tcpPorts,
+            connectGuard: c.connectGuard,
             expanded: c.expansions,
             warnings: c.warnings,
           },
@@ -167,6 +196,7 @@ export function profileCommand(): Command {
         out(`${name}: ${g.description}`);
         for (const [k, v] of Object.entries(g.filesystem)) if (v?.length) out(`  ${k}: ${v.join(' ')}`);
         if (g.devices) out(`  devices: ${g.devices.join(' ')}`);
+        if (g.allowDomains) out(`  allow_domains: ${g.allowDomains.join(' ')}`);
       }
     });
   return cmd;

@@ -13,6 +13,8 @@ import { preloadablePath } from '../supervisor/preload-path.js';
 import { preloadWarning } from '../supervisor/preload-watch.js';
 import { startSession } from '../supervisor/start-session.js';
 import { chooseProfile, execFailureLine, readExecFailure } from './agent-start.js';
+import type { ProxyClient } from '../supervisor/network/proxy-clients.js';
+import { SessionProxy } from '../supervisor/network/proxy-server.js';
 import { EventSink } from './json-events.js';
 import { TerminalPrompter } from './terminal-prompter.js';
 import * as ptyModule from 'node-pty';
@@ -63,18 +65,28 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   const agent = opts.oneShot ? undefined : resolveAgent(program, process.env.PATH ?? '/usr/bin:/bin');
   const chosen = chooseProfile(opts.profile, agent);
   if (chosen.line) say(chosen.line);
-  const s = startSession({
-    workdir: process.cwd(),
-    profile: chosen.profile,
-    agentProgram: sandboxAgent ? agent : undefined,
-    cli: opts.cli,
-    verbose: opts.verbose,
-    onDenial: prompter ? 'prompt' : 'deny',
-    prompter,
-    argv: [program, ...args],
-    onCommandEnd: (r) =>
-      events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
-  });
+  // Bound before the session exists: its port goes into every command's Landlock rules. The
+  // session closes it again when commands are not proxied (--allow-net, or blocked TCP).
+  const proxy = await SessionProxy.open<ProxyClient>();
+  let s: ReturnType<typeof startSession>;
+  try {
+    s = startSession({
+      proxy,
+      workdir: process.cwd(),
+      profile: chosen.profile,
+      agentProgram: sandboxAgent ? agent : undefined,
+      cli: opts.cli,
+      verbose: opts.verbose,
+      onDenial: prompter ? 'prompt' : 'deny',
+      prompter,
+      argv: [program, ...args],
+      onCommandEnd: (r) =>
+        events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
+    });
+  } catch (e) {
+    await proxy.close(); // a listener left open would keep nono running
+    throw e;
+  }
   events.emit({
     event: 'session',
     id: s.session.id,
@@ -83,7 +95,11 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     rules: s.commandPolicy.rules.length,
     tcp: s.commandPolicy.handledNet ? 'blocked' : 'open',
     ...(s.agentProgramGrants.length ? { agentProgram: s.agentProgramGrants } : {}),
+    network: s.network.mode.kind,
+    proxyPort: s.network.proxyPort,
   });
+  // Said at every start: the person relies on host lists that are weaker than they look.
+  for (const n of s.network.notices) say(n);
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
@@ -238,7 +254,11 @@ How it works:
       shell history and browser data
     - writes: the directory you started nono in ($PWD) and a private temp dir (TMPDIR); shell
       start-up files (~/.bashrc...) stay read-only
-    - TCP: blocked (connect and bind), unless --allow-net
+    - network: through nono's proxy on 127.0.0.1 (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY are set):
+      hosts listed with --allow-domain or allow_domains are reached, a new host is a question
+      (refused without a terminal); any other TCP connect or bind is refused. Without the native
+      connect check in this build, and with no host listed, TCP is simply blocked.
+      --allow-net: all TCP, directly, no proxy
   The program itself runs in its own Landlock domain: the same file rules, plus what its profile
   adds for the agent (e.g. ~/.claude for claude-code), plus the network.
   'nono profile list' shows the profiles; 'nono profile explain PATH' says what decides a path.
@@ -251,6 +271,7 @@ says which routes still protect you.
 Examples:
   nono run -- claude                  (recognised: uses the claude-code profile, and says so)
   nono run --allow ~/src/shared-lib --allow-net -- gemini
+  nono run --allow-domain registry.npmjs.org --allow-domain '*.github.com' -- claude
   nono run --verbose --json-events /tmp/nono.jsonl -- node my-agent.js
 
 Profile: with no --profile, an agent nono recognises (as \`nono doctor --agent\` does: Claude Code,

@@ -6,6 +6,7 @@
 // Without a relay (a one-shot nono-shell typed by hand), the question is asked inline.
 import type { IPty } from 'node-pty';
 import { portable } from '../policy/approvals.js';
+import { hostPort } from '../policy/host-pattern.js';
 import type { Choice, Prompter, PromptRequest } from '../supervisor/prompt/types.js';
 
 const ALT_ON = /\x1b\[\?(1049|1047|47)h/g;
@@ -18,21 +19,29 @@ function clip(s: string, width: number): string {
 
 export function questionLines(req: PromptRequest, width: number): string[] {
   const w = Math.max(40, width - 4);
+  // A host question comes from the session proxy while the command runs (its connection waits);
+  // a file question comes after the command failed (it is re-run with the grant).
+  const host = req.denials.some((d) => d.source === 'proxy');
   const lines = [
-    'nono: the sandbox denied part of a command',
+    host ? 'nono: a command wants to reach a host that is not on the list' : 'nono: the sandbox denied part of a command',
     '',
     `  command  ${clip(req.command, w - 11)}`,
     `  in       ${clip(req.cwd, w - 11)}`,
   ];
   req.denials.forEach((d, i) => {
-    const what = d.path !== undefined ? `${d.op} ${d.path}` : `TCP ${d.op}${d.port ? ` port ${d.port}` : ''}`;
-    lines.push(`  denied   ${clip(what, w - 11)}`);
+    const what =
+      d.path !== undefined ? `${d.op} ${d.path}`
+      : d.source === 'proxy' ? `connect ${hostPort(d.host!, d.port!)}`
+      : `TCP ${d.op}${d.port ? ` port ${d.port}` : ''}`;
+    lines.push(`  ${host ? 'host   ' : 'denied '}  ${clip(what, w - 11)}`);
     lines.push(`  grant    ${clip(req.grants[i]!.describe, w - 11)}`);
   });
-  const saved = req.grants.map((g) => (g.path ? `${g.kind} "${portable(g.path)}"` : `${g.kind}${g.port ? ` ${g.port}` : ''}`)).join(', ');
+  const saved = req.grants
+    .map((g) => (g.kind === 'domain' ? `allow_domains "${g.host}"` : g.path ? `${g.kind} "${portable(g.path)}"` : `${g.kind}${g.port ? ` ${g.port}` : ''}`))
+    .join(', ');
   lines.push(
     '',
-    '  [o] allow once (re-run this command only)',
+    host ? '  [o] allow once (this command only)' : '  [o] allow once (re-run this command only)',
     '  [s] allow for this session',
     `  [a] always: adds ${clip(saved, w - 20)} to ${portable(req.alwaysTarget)}`,
     '  [d] deny (Esc)',

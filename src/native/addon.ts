@@ -24,6 +24,18 @@ export interface SandboxedSpawnOptions {
   /** Parent-death signal for the command (default SIGKILL); 0 when a session watchdog cleans up. */
   deathSignal?: number;
   ignoreSignals?: number[];
+  /**
+   * Proxy mode (shim/addon/connect_guard.h): the command's TCP connections may only go to
+   * 127.0.0.1:proxyPort and to loopbackPorts on 127.0.0.0/8 or ::1; everything else, UDP
+   * included, is refused (EACCES). Throws, and starts nothing, where the kernel cannot enforce it.
+   */
+  connectGuard?: ConnectGuardOptions;
+}
+
+export interface ConnectGuardOptions {
+  proxyPort: number;
+  /** At most 64. */
+  loopbackPorts: number[];
 }
 
 export interface NativeAddon {
@@ -69,6 +81,10 @@ export interface NativeAddon {
   addPathRule(rulesetFd: number, path: string, rights: number, handledFs: number): void;
   addPortRule(rulesetFd: number, port: number, rights: number): void;
   closeFd(fd: number): void;
+  /** Whether spawn's connectGuard can be enforced here (Linux >= 6.9 with Landlock TCP rules). */
+  connectGuardSupported(): boolean;
+  /** Connect-guard listener threads still running (one per guarded command that holds its filter). */
+  connectGuardListeners(): number;
 }
 
 let cached: NativeAddon | undefined;

@@ -60,6 +60,13 @@ export function saveApprovals(file: string, grants: readonly Grant[], home = os.
         net[key] = list;
         changes.push(`network.${key} += ${g.port}`);
       }
+    } else if (g.kind === 'domain') {
+      const list = [...(net.allow_domains ?? [])];
+      if (!list.includes(g.host!)) {
+        list.push(g.host!);
+        net.allow_domains = list;
+        changes.push(`network.allow_domains += ${JSON.stringify(g.host)}`);
+      }
     } else if (g.kind === 'tcp') {
       if (net.block !== false) changes.push('network.block = false');
       net.block = false;

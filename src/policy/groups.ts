@@ -7,6 +7,8 @@ export interface PolicyGroup {
   filesystem: FilesystemSection;
   /** Devices opened read-write (only system_read has them). */
   devices?: string[];
+  /** Hosts reachable through the session proxy (the net_* groups); opt-in per profile. */
+  allowDomains?: string[];
 }
 
 export type Platform = 'linux' | 'darwin';
@@ -75,6 +77,17 @@ export function builtinGroups(platform: Platform = process.platform === 'darwin'
       filesystem: { deny: platform === 'darwin' ? ['~/Library/Keychains', '/Library/Keychains', '/Network/Library/Keychains'] : [] },
     },
     deny_shell_configs: { description: 'Shell start-up files stay readable but cannot be changed', filesystem: { deny_write: SHELL_CONFIGS } },
+    // Package registries and code hosts, for commands that install and fetch: none is included by
+    // default; a profile opts in with "groups": {"include": ["net_npm"]}.
+    net_npm: { description: 'The npm registry (npm, yarn, pnpm installs)', filesystem: {}, allowDomains: ['registry.npmjs.org', 'registry.yarnpkg.com'] },
+    net_pypi: { description: 'PyPI (pip, uv, poetry installs)', filesystem: {}, allowDomains: ['pypi.org', 'files.pythonhosted.org'] },
+    net_crates: { description: 'crates.io (cargo)', filesystem: {}, allowDomains: ['crates.io', 'index.crates.io', 'static.crates.io'] },
+    net_go: { description: 'The Go module proxy and checksum database', filesystem: {}, allowDomains: ['proxy.golang.org', 'sum.golang.org'] },
+    net_github: {
+      description: 'GitHub over HTTPS (git fetch/clone, the API, release and raw downloads)',
+      filesystem: {},
+      allowDomains: ['github.com', 'api.github.com', 'codeload.github.com', '*.githubusercontent.com'],
+    },
     deny_nono_state: {
       description: "nono's own profiles, approvals and audit log stay readable but cannot be changed by commands",
       filesystem: { deny_write: ['~/.config/nono', '~/.local/state/nono'] },

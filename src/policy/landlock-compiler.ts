@@ -32,10 +32,18 @@ export interface CompiledLandlock {
   tcpPorts: Array<{ port: number; rights: number }>;
   /** shim/seccomp_filter.h: 0 none, 1 no TCP at all, 2 only what bypasses Landlock's port rules. */
   netFilter: 0 | 1 | 2;
+  /** Proxy mode: the native connect check's input (connect only to loopback, on these ports).
+   * Landlock's port rules cannot tell addresses apart; this closes "proxy port on another host". */
+  connectGuard?: ConnectGuard;
   expansions: Expansion[];
   /** Denied paths (resolved) with the rights they take away, for explain. */
   denies: Array<{ path: string; rights: number; source: string }>;
   warnings: string[];
+}
+
+export interface ConnectGuard {
+  proxyPort: number;
+  loopbackPorts: number[];
 }
 
 export interface CompileOptions {
@@ -182,7 +190,12 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
   if (part.network.blockTcp) {
     if (opts.abi >= 4) {
       out.handledNet = NET.BIND_TCP | NET.CONNECT_TCP;
-      for (const port of new Set(part.network.tcpConnect)) out.tcpPorts.push({ port, rights: NET.CONNECT_TCP });
+      const proxyPort = part.network.proxyPort;
+      if (proxyPort !== undefined) {
+        out.tcpPorts.push({ port: proxyPort, rights: NET.CONNECT_TCP });
+        out.connectGuard = { proxyPort, loopbackPorts: [...new Set(part.network.tcpConnect)].filter((p) => p !== proxyPort) };
+      }
+      for (const port of new Set(part.network.tcpConnect)) if (port !== proxyPort) out.tcpPorts.push({ port, rights: NET.CONNECT_TCP });
       for (const port of new Set(part.network.tcpBind)) out.tcpPorts.push({ port, rights: NET.BIND_TCP });
       // Landlock's TCP rules miss listen() without bind, MPTCP, TCP Fast Open and SCTP: a seccomp
       // filter closes those (all stream sockets when no port is allowed).
@@ -194,8 +207,9 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
       out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict TCP (needs 4): the network stays open`);
     }
   }
-  if (part.network.domains.length) {
-    out.warnings.push(`allow_domains (${part.network.domains.join(', ')}) is not enforced yet: only TCP ports are`);
+  const hosts = part.network.domains.map((d) => d.pattern);
+  if (hosts.length && !part.network.blockTcp) {
+    out.warnings.push(`allow_domains (${hosts.join(', ')}) has no effect: TCP is open (--allow-net or "block": false), so commands are not proxied`);
   }
   if (opts.scoped && opts.abi < 6) out.warnings.push(`Landlock ABI ${opts.abi} cannot scope signals and abstract sockets (needs 6)`);
   if (opts.abi < 3) out.warnings.push(`Landlock ABI ${opts.abi} cannot restrict truncation (needs 3)`);

@@ -1,6 +1,7 @@
 // The profile file format, defined once with zod: validated on load (errors name the file, the
 // field path and the reason) and exported as JSON Schema for editors (`nono profile schema`).
 import { z } from 'zod';
+import { parseHostPattern } from './host-pattern.js';
 
 const pathList = z
   .array(z.string().min(1, 'must not be empty'))
@@ -21,15 +22,26 @@ export const filesystemSchema = z
 
 const port = z.number().int().min(1).max(65535);
 
+/** Host patterns (host-pattern.ts): the same grammar as --allow-domain and the proxy use. */
+const hostList = z.array(
+  z.string().superRefine((value, ctx) => {
+    try {
+      parseHostPattern(value);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+);
+
 export const networkSchema = z
   .strictObject({
     block: z.boolean().optional().describe('Block TCP connect and bind (except the ports below)'),
     allow_tcp_connect: z.array(port).optional().describe('TCP ports commands may connect to even when blocked'),
     allow_tcp_bind: z.array(port).optional().describe('TCP ports commands may listen on even when blocked'),
-    allow_domains: z
-      .array(z.string().regex(/^[A-Za-z0-9*.-]+$/, 'a host name or *.domain'))
+    allow_domains: hostList
       .optional()
-      .describe('Reserved: host names to allow through a future proxy (parsed, not enforced yet)'),
+      .describe('Hosts commands may reach through the session proxy: name, *.domain, IP, optionally :PORT'),
+    deny_domains: hostList.optional().describe('Hosts never reached through the proxy, even if allowed or asked about (deny wins)'),
   })
   .describe('Network access');
 

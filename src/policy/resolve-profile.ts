@@ -7,6 +7,7 @@ import path from 'node:path';
 import { BUILTIN_PROFILES } from './builtin-profiles.js';
 import { loadApprovals } from './approvals.js';
 import { builtinGroups } from './groups.js';
+import { parseHostPattern } from './host-pattern.js';
 import { profileSchema, type FilesystemSection, type NetworkSection, type Profile } from './profile-schema.js';
 import { PolicyError, type Access, type Deny, type Grant, type NetworkPolicy, type PolicyPart, type ResolvedPolicy } from './resolved-policy.js';
 
@@ -26,6 +27,8 @@ export interface CommandLineAdditions {
   writeFile?: string[];
   /** true: --allow-net, false: --block-net, undefined: the profile decides. */
   allowNet?: boolean;
+  /** --allow-domain: hosts reachable through the session proxy (host-pattern.ts grammar). */
+  allowDomains?: string[];
 }
 
 export interface ResolveOptions extends PathContext {
@@ -156,19 +159,20 @@ function addFilesystem(part: PolicyPart, fsSec: FilesystemSection | undefined, c
   }
 }
 
-function applyNetwork(net: NetworkPolicy, sec: NetworkSection | undefined) {
+function applyNetwork(net: NetworkPolicy, sec: NetworkSection | undefined, origin: string, field: string) {
   if (!sec) return;
   if (sec.block !== undefined) net.blockTcp = sec.block;
   net.tcpConnect.push(...(sec.allow_tcp_connect ?? []));
   net.tcpBind.push(...(sec.allow_tcp_bind ?? []));
-  net.domains.push(...(sec.allow_domains ?? []));
+  net.domains.push(...(sec.allow_domains ?? []).map((pattern) => ({ pattern, source: `${origin}: ${field}.allow_domains` })));
+  net.denyDomains.push(...(sec.deny_domains ?? []).map((pattern) => ({ pattern, source: `${origin}: ${field}.deny_domains` })));
 }
 
 const emptyPart = (blockTcp: boolean): PolicyPart => ({
   grants: [],
   denies: [],
   devices: [],
-  network: { blockTcp, tcpConnect: [], tcpBind: [], domains: [] },
+  network: { blockTcp, tcpConnect: [], tcpBind: [], domains: [], denyDomains: [] },
 });
 
 function kindOf(p: string): 'dir' | 'file' {
@@ -201,14 +205,22 @@ export function resolveProfile(ref: string, opts: ResolveOptions): ResolvedPolic
     }
     addFilesystem(commands, profile.filesystem, opts, origin, 'filesystem', true);
     addFilesystem(agent, profile.agent?.filesystem, opts, origin, 'agent.filesystem', true);
-    applyNetwork(commands.network, profile.network);
-    applyNetwork(agent.network, profile.agent?.network);
+    const agentNet = profile.agent?.network;
+    if (agentNet?.allow_domains?.length || agentNet?.deny_domains?.length) {
+      // The proxy serves commands; the agent's own network is all or nothing (agent.network.block).
+      throw new PolicyError(
+        `${origin}: agent.network.allow_domains/deny_domains: the agent process is not proxied, only its commands are; move the hosts to network.allow_domains`,
+      );
+    }
+    applyNetwork(commands.network, profile.network, origin, 'network');
+    applyNetwork(agent.network, agentNet, origin, 'agent.network');
     scrub.push(...(profile.environment?.scrub ?? []));
   }
   // Groups are broad grants: they never re-allow a denied path.
   for (const g of included) {
     addFilesystem(commands, groups[g]!.filesystem, opts, `group ${g}`, 'filesystem', false);
     commands.devices.push(...(groups[g]!.devices ?? []));
+    commands.network.domains.push(...(groups[g]!.allowDomains ?? []).map((pattern) => ({ pattern, source: `group ${g}` })));
   }
   for (const dir of opts.runtimeDirs ?? []) {
     commands.grants.push({ path: path.resolve(dir), kind: 'dir', access: 'read', source: 'nono itself (nono-shell must run inside sandboxes)', explicit: false });
@@ -218,7 +230,7 @@ export function resolveProfile(ref: string, opts: ResolveOptions): ResolvedPolic
     const approved = loadApprovals(opts.approvalsFile);
     if (approved) {
       addFilesystem(commands, approved.filesystem, opts, opts.approvalsFile, 'filesystem', true);
-      applyNetwork(commands.network, approved.network);
+      applyNetwork(commands.network, approved.network, opts.approvalsFile, 'network');
     }
   }
 
@@ -235,6 +247,14 @@ export function resolveProfile(ref: string, opts: ResolveOptions): ResolvedPolic
   flag(cli.readFile, '--read-file', 'read', 'file');
   flag(cli.writeFile, '--write-file', 'write', 'file');
   if (cli.allowNet !== undefined) commands.network.blockTcp = !cli.allowNet;
+  for (const pattern of cli.allowDomains ?? []) {
+    try {
+      parseHostPattern(pattern);
+    } catch (e) {
+      throw new PolicyError(`--allow-domain ${(e as Error).message}`);
+    }
+    commands.network.domains.push({ pattern, source: '--allow-domain' });
+  }
 
   return {
     name: chain.at(-1)!.name,

@@ -7,6 +7,8 @@
 // a denied path re-allows exactly that path (e.g. read_file ~/.ssh/config inside deny ~/.ssh).
 // A group grant inside a denied path is dropped.
 
+import type { DomainRule } from './host-pattern.js';
+
 export type Access = 'read' | 'write' | 'readwrite';
 
 export interface Grant {
@@ -35,8 +37,13 @@ export interface NetworkPolicy {
   blockTcp: boolean;
   tcpConnect: number[];
   tcpBind: number[];
-  /** Reserved for domain allow-lists (needs a proxy); parsed, not enforced yet. */
-  domains: string[];
+  /** Hosts reachable through the session's proxy (allow_domains, groups, --allow-domain). */
+  domains: DomainRule[];
+  /** Hosts never reached through the proxy (deny_domains): deny wins. */
+  denyDomains: DomainRule[];
+  /** Set by the session when commands go through its proxy: the only TCP port (with tcpConnect,
+   * loopback only) a command may connect to. Absent: no proxy (TCP blocked, or open). */
+  proxyPort?: number;
 }
 
 export interface PolicyPart {

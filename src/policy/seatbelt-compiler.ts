@@ -299,7 +299,7 @@ export function compileSeatbelt(policy: ResolvedPolicy, opts: SeatbeltOptions): 
     'The network, before the filesystem denies: a denied path also refuses connections to the',
     'Unix sockets inside it (gpg-agent lives in ~/.gnupg), which a later (allow network*) would undo.',
   );
-  const networkUsed = !net.blockTcp || net.tcpConnect.length > 0;
+  const networkUsed = !net.blockTcp || net.tcpConnect.length > 0 || net.proxyPort !== undefined;
   if (!net.blockTcp) {
     add({ id: 'net-open', action: 'allow', operations: ['network*'], filters: [], source: 'network: not blocked' });
   } else {
@@ -311,15 +311,29 @@ export function compileSeatbelt(policy: ResolvedPolicy, opts: SeatbeltOptions): 
       });
     const connect = ports(net.tcpConnect, 'allow_tcp_connect');
     const bind = ports(net.tcpBind, 'allow_tcp_bind');
-    // "*:PORT": any host on that port, as Landlock's port rules on Linux. Seatbelt accepts only *
-    // or localhost as the host part, never a name or an address.
+    // Proxy mode: the session proxy on loopback is the way out (it forwards to the hosts of
+    // allow_domains and asks about others); allow_tcp_connect ports are loopback-only, as the
+    // native connect check makes them on Linux. Seatbelt can say "localhost:PORT" itself.
+    const proxied = net.proxyPort !== undefined;
+    if (proxied) {
+      const [proxyPort] = ports([net.proxyPort!], 'the proxy port');
+      add({
+        id: 'net-proxy',
+        action: 'allow',
+        operations: ['network-outbound'],
+        filters: [{ kind: 'remote-tcp', host: 'localhost', port: proxyPort! }],
+        source: "network: nono's session proxy (allow_domains; other hosts are questions)",
+      });
+    }
+    // Otherwise "*:PORT": any host on that port, as Landlock's port rules on Linux. Seatbelt
+    // accepts only * or localhost as the host part, never a name or an address.
     if (connect.length) {
       add({
         id: 'net-connect',
         action: 'allow',
         operations: ['network-outbound'],
-        filters: connect.map((port) => ({ kind: 'remote-tcp', host: '*', port })),
-        source: 'network: allow_tcp_connect',
+        filters: connect.map((port) => ({ kind: 'remote-tcp', host: proxied ? 'localhost' : '*', port })),
+        source: proxied ? 'network: allow_tcp_connect (loopback only: hosts go through the proxy)' : 'network: allow_tcp_connect',
       });
     }
     // Listening needs the bind and then accepting (network-inbound) on the same local port.
@@ -342,7 +356,10 @@ export function compileSeatbelt(policy: ResolvedPolicy, opts: SeatbeltOptions): 
       source: 'network: certificate validation and resolver configuration',
     });
   }
-  if (net.domains.length) warnings.push(`allow_domains (${net.domains.join(', ')}) is not enforced yet: only TCP ports are`);
+  const hosts = net.domains.map((d) => d.pattern);
+  if (hosts.length && !net.blockTcp) {
+    warnings.push(`allow_domains (${hosts.join(', ')}) has no effect: TCP is open (--allow-net or "block": false), so commands are not proxied`);
+  }
 
   // ---- 4. grants ----
   section('Grants that no deny touches.');

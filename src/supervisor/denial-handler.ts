@@ -3,6 +3,7 @@
 // can grant it. Remembers refusals for the session so nobody is asked twice about the same thing,
 // and never prompts twice for the same denial of one command (a re-run that fails again).
 import type { AuditLog } from './audit-log.js';
+import { hostPort } from '../policy/host-pattern.js';
 import { saveApprovals } from '../policy/approvals.js';
 import type { Denial, Grant } from './denials/types.js';
 import type { Choice, Prompter } from './prompt/types.js';
@@ -26,6 +27,7 @@ export interface DeniedCommand {
 export type Outcome = { choice: Exclude<Choice, 'deny'>; grants: Grant[]; changes?: string[] } | { choice: 'deny'; lines: string[] };
 
 export function denialKey(d: Denial): string {
+  if (d.host !== undefined && d.source === 'proxy') return `${d.op}:host:${d.host}`;
   return d.path !== undefined ? `${d.op}:${d.path}` : `${d.op}:tcp:${d.port ?? '*'}`;
 }
 
@@ -39,12 +41,16 @@ function howToAllow(g: Grant): string {
     case 'tcp_connect': return `"network": {"allow_tcp_connect": [${g.port}]} or \`nono run --allow-net\``;
     case 'tcp_bind': return `"network": {"allow_tcp_bind": [${g.port}]} or \`nono run --allow-net\``;
     case 'tcp': return '`nono run --allow-net`';
+    case 'domain': return `\`nono run --allow-domain ${g.host}\` or "allow_domains": ["${g.host}"]`;
   }
 }
 
 /** The line an agent reads on the command's stderr when nothing was granted. */
 export function denialLine(d: Denial, g: Grant): string {
-  const what = d.path !== undefined ? `${d.op} of ${d.path}` : `TCP ${d.op}${d.port ? ` to port ${d.port}` : ''}`;
+  const what =
+    d.path !== undefined ? `${d.op} of ${d.path}`
+    : d.source === 'proxy' ? `a connection to ${hostPort(d.host!, d.port!)} (not on the session's host list)`
+    : `TCP ${d.op}${d.port ? ` to port ${d.port}` : ''}`;
   return `nono: the sandbox denied ${what}; to allow it, the user can run ${howToAllow(g)} in a profile (see \`nono profile show\`).`;
 }
 
@@ -57,7 +63,7 @@ export class DenialHandler {
   async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal): Promise<Outcome> {
     const keys = denials.map(denialKey);
     const lines = denials.map((d, i) => denialLine(d, grants[i]!));
-    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, port: d.port, evidence: d.evidence, source: d.source });
+    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
     const alreadyAsked = keys.every((k) => cmd.asked.has(k) || this.refused.has(k));
     if (this.o.mode === 'deny' || !this.o.prompter || alreadyAsked) {
       const why = this.o.mode === 'deny' || !this.o.prompter ? 'no prompt (--on-denial deny or no terminal)' : 'asked before';

@@ -1,6 +1,6 @@
 // The Linux sandbox backend: a Landlock ruleset built once from the compiled policy; every command
 // enters a new domain made from it (landlock_restrict_self creates a fresh domain on each call).
-import type { NativeAddon } from '../native/addon.js';
+import type { ConnectGuardOptions, NativeAddon } from '../native/addon.js';
 import type { CompiledLandlock } from '../policy/landlock-compiler.js';
 import { policyDigest } from './audit-log.js';
 
@@ -9,10 +9,19 @@ export interface CommandSandbox {
   compiled: CompiledLandlock;
   /** Short digest of the compiled rules, for the audit log. */
   digest: string;
+  /** Proxy mode: spawn passes it on as `connectGuard` (the command reaches only the proxy and these ports). */
+  connectGuard?: ConnectGuardOptions;
   close(): void;
 }
 
-export function buildCommandSandbox(addon: NativeAddon, compiled: CompiledLandlock): CommandSandbox {
+export function buildCommandSandbox(
+  addon: NativeAddon,
+  compiled: CompiledLandlock,
+  opts: { connectGuard?: ConnectGuardOptions } = {},
+): CommandSandbox {
+  // Refused here, once, rather than at every command: proxy mode without the guard would let
+  // commands reach any host on the proxy's port.
+  if (opts.connectGuard && !addon.connectGuardSupported()) throw new Error(connectGuardUnavailableMessage());
   const fd = addon.createRuleset({
     handledFs: compiled.handledFs,
     handledNet: compiled.handledNet,
@@ -32,7 +41,13 @@ export function buildCommandSandbox(addon: NativeAddon, compiled: CompiledLandlo
     addon.closeFd(fd);
     throw e;
   }
-  return { rulesetFd: fd, compiled, digest: policyDigest(compiled), close: () => addon.closeFd(fd) };
+  return {
+    rulesetFd: fd,
+    compiled,
+    digest: policyDigest(compiled),
+    ...(opts.connectGuard ? { connectGuard: { ...opts.connectGuard, loopbackPorts: [...opts.connectGuard.loopbackPorts] } } : {}),
+    close: () => addon.closeFd(fd),
+  };
 }
 
 export function landlockUnavailableMessage(): string {
@@ -40,5 +55,13 @@ export function landlockUnavailableMessage(): string {
     'nono: this kernel does not offer Landlock (or it is disabled), so commands cannot be sandboxed. ' +
     'nono refuses to run them unsandboxed. Use Linux >= 5.13 with Landlock enabled ' +
     '(CONFIG_SECURITY_LANDLOCK=y, "landlock" in the lsm= boot parameter).'
+  );
+}
+
+export function connectGuardUnavailableMessage(): string {
+  return (
+    'nono: this kernel cannot check where commands connect (the connect guard needs Linux >= 6.9: ' +
+    'seccomp user notifications, pidfd_getfd and thread pidfds, plus Landlock TCP rules), so commands ' +
+    'whose network goes through the proxy cannot be confined to it. nono refuses to run them unguarded.'
   );
 }

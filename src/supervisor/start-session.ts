@@ -21,6 +21,10 @@ import { PreloadWatch } from './preload-watch.js';
 import { Watchdog } from './watchdog.js';
 import { AuditDenialSource } from './denials/audit-denials.js';
 import { createSession, type Session } from './session.js';
+import { chooseNetworkMode, type NetworkMode } from './network/network-mode.js';
+import type { ProxyClient } from './network/proxy-clients.js';
+import type { SessionProxy } from './network/proxy-server.js';
+import { SessionNetwork } from './network/session-network.js';
 import { Supervisor, type CommandRecord } from './supervisor.js';
 
 export interface SessionOptions {
@@ -46,6 +50,11 @@ export interface SessionOptions {
   agentProgram?: AgentResolution;
   /** Where denials come from: Landlock's audit records when readable ('auto'), or stderr only. */
   denialSource?: 'auto' | 'stderr';
+  /** A proxy listener opened for this session (SessionProxy.open): used when the network mode is
+   * "proxy" (see network/network-mode.ts), closed otherwise. Without one, TCP stays blocked. */
+  proxy?: SessionProxy<ProxyClient>;
+  /** How long a proxy connection waits for the answer to a host question. */
+  hostQuestionTimeoutMs?: number;
   verbose: boolean;
   log?: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
@@ -63,6 +72,8 @@ export interface RunningSession {
   agentProgramGrants: ProgramGrant[];
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
   agentEnv: Record<string, string>;
+  /** How commands reach the network; `notices` are for the person at every start. */
+  network: { mode: NetworkMode; notices: string[]; proxyPort?: number };
   warnings: string[];
   close(): void;
 }
@@ -112,7 +123,11 @@ export function startSession(opts: SessionOptions): RunningSession {
       runtimeDirs: [packageRoot],
     });
     createProfileDirs(policy, home);
-    const livePolicy = new CommandPolicy(addon, policy, abi);
+    const { mode, notices } = chooseNetworkMode(policy.network, { abi, guard: addon.connectGuardSupported(), proxy: opts.proxy !== undefined });
+    // Proxy mode: the proxy's port is the one TCP port commands may connect to (besides loopback
+    // allow_tcp_connect ports); it goes into the ruleset every command gets.
+    const commandNetwork = mode.kind === 'proxy' ? { ...policy.network, proxyPort: opts.proxy!.port } : policy.network;
+    const livePolicy = new CommandPolicy(addon, { ...policy, network: commandNetwork }, abi);
     const commandPolicy = livePolicy.current.compiled;
     const compileAgent = () => compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
     let agentPolicy = compileAgent();
@@ -142,6 +157,9 @@ export function startSession(opts: SessionOptions): RunningSession {
     const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
     const auditDenials = source === 'auto' ? AuditDenialSource.open(addon, abi) : undefined;
     log(`denials are read from ${auditDenials ? "Landlock's audit records (exact)" : "the commands' stderr"}`);
+    const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
+    if (!network) void opts.proxy?.close();
+    log(`network: ${mode.kind}${mode.kind === 'proxy' ? ` on 127.0.0.1:${opts.proxy!.port}${mode.guarded ? '' : ' (no native connect check)'}` : mode.kind === 'blocked' ? ` (${mode.why})` : ''}`);
     const supervisor = new Supervisor({
       addon,
       watchdog,
@@ -155,6 +173,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       clientPath: nativePaths.client,
       proxyBinDir,
       scrubEnv: policy.scrubEnv,
+      network,
       log,
       onCommandEnd: opts.onCommandEnd,
     });
@@ -162,7 +181,7 @@ export function startSession(opts: SessionOptions): RunningSession {
     const preloadWatch = new PreloadWatch(addon, path.join(session.dir, 'handshake'), log);
     preloadWatch.start();
     log(
-      `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, TCP ${commandPolicy.handledNet ? 'blocked' : 'open'}, socket ${session.socketPath}`,
+      `session ${session.id}: Landlock ABI ${abi}, ${commandPolicy.rules.length} rules, ${mode.kind === 'proxy' ? `network through the proxy${mode.guarded ? ' (connect guard on)' : ' (no connect guard)'}` : `TCP ${mode.kind}`}, socket ${session.socketPath}`,
     );
     const agentEnv: Record<string, string> = {
       NONO_SOCKET: session.socketPath,
@@ -182,11 +201,13 @@ export function startSession(opts: SessionOptions): RunningSession {
       agentPolicy,
       agentProgramGrants,
       agentEnv,
+      network: { mode, notices, proxyPort: network?.port },
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
       audit,
       close() {
         preloadWatch.stop();
         supervisor.stop();
+        void network?.close();
         watchdog.close();
         auditDenials?.close();
         livePolicy.close();
@@ -195,6 +216,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       },
     };
   } catch (e) {
+    void opts.proxy?.close();
     session.cleanup();
     throw e;
   }

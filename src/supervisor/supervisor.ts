@@ -28,6 +28,7 @@ import { RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../policy/landlock-rights.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
 import type { CommandPlatform, PlatformSandbox } from './platform/types.js';
+import type { Enrolled, SessionNetwork } from './network/session-network.js';
 
 /** How the command reached nono-shell, in the words `nono doctor` uses for its predictions:
  * the interposer, proxy-bin/bash run by path ($SHELL), a `bash` found on PATH (proxy-bin first),
@@ -72,6 +73,8 @@ export interface SupervisorOptions {
   proxyBinDir: string;
   /** The profile's environment.scrub. */
   scrubEnv?: readonly string[];
+  /** Proxy mode: commands reach the network through the session proxy (network/). */
+  network?: SessionNetwork;
   log: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
 }
@@ -97,6 +100,8 @@ interface CommandRun {
   started: bigint;
   /** Denials already asked about for this command (the loop guard). */
   asked: Set<string>;
+  /** Its proxy credentials, in proxy mode. */
+  network?: Enrolled;
 }
 
 /** proxy-bin/bash is what $SHELL names; proxy-bin/path/ is what is first on PATH. */
@@ -243,7 +248,6 @@ export class Supervisor {
       throw new ProtocolError(shell.error);
     }
 
-    const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv });
     const record: CommandRecord = {
       seq: ++this.seq,
       pid: 0,
@@ -263,6 +267,11 @@ export class Supervisor {
       throw new ProtocolError(`cannot relay stderr: ${(e as Error).message}`);
     }
     const closed = new Set(req.closed_fds ?? []);
+    const network = this.o.network?.enroll(
+      { seq: record.seq, command: invocation.command ?? argv.join(' '), cwd: req.cwd, say: (line) => relay.say(line) },
+      (this.o.platform ? undefined : this.o.policy!.current.compiled.connectGuard?.loopbackPorts) ?? [],
+    );
+    const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv, proxy: network?.env });
     const run: CommandRun = {
       closed,
       spawn: {
@@ -277,6 +286,7 @@ export class Supervisor {
       relay,
       started: process.hrtime.bigint(),
       asked: new Set(),
+      network,
     };
     conn.command = record;
     conn.run = run;
@@ -284,6 +294,7 @@ export class Supervisor {
       this.spawnAttempt(conn, record, run, this.policy.current);
     } catch (e) {
       conn.command = undefined;
+      run.network?.end();
       this.o.addon.closeFd(run.stdin);
       this.o.addon.closeFd(run.stdout);
       run.relay.abort();
@@ -313,6 +324,8 @@ export class Supervisor {
         netFilter: sandbox.compiled.netFilter,
         // Landlock logs denials after the exec only with this flag (ABI 7; ignored before).
         restrictFlags: RESTRICT_SELF_LOG_NEW_EXEC_ON,
+        // Proxy mode: connect() only to loopback, on the proxy's port and allow_tcp_connect ports.
+        connectGuard: sandbox.compiled.connectGuard,
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
       onExit,
@@ -404,6 +417,7 @@ export class Supervisor {
 
   /** Our copies of the command's descriptors: stdin and stdout now, stderr once its relay ends. */
   private releaseRun(run: CommandRun): void {
+    run.network?.end();
     this.o.addon.closeFd(run.stdin);
     this.o.addon.closeFd(run.stdout);
     this.o.addon.closeFd(run.relay.commandFd);
@@ -419,6 +433,7 @@ export class Supervisor {
       // The agent killed its shell (timeout, Ctrl-C...): the command is not that shell's
       // descendant, so nothing else would stop it. An open prompt about it is withdrawn.
       conn.abort.abort();
+      conn.run?.network?.end();
       cmd.killedBecause = `nono-shell went away (${reason})`;
       const n = this.killTree(cmd.pid, 'SIGKILL');
       this.o.log(`cmd ${cmd.seq}: ${cmd.killedBecause}; killed ${n} process(es) of its tree`);

@@ -413,7 +413,9 @@ if attempt("userns-enter", enter):
        t userns-chroot unshare -U /usr/sbin/chroot / cat ${k}`,
     );
     expectCompleted(o);
-    expectRefused(o, 'userns-mount-tmpfs', 'userns-mount-bind', 'userns-read');
+    // The seccomp filter refuses new namespaces outright (escapes-kernel.test.ts): the mount and
+    // read steps inside one are never reached.
+    expectRefused(o, 'userns-enter');
     expectRefused(o, 'userns-r', 'userns-U', 'userns-bind', 'userns-tmpfs', 'userns-chroot');
     expectKeySafe(rig, o);
   });

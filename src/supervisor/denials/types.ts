@@ -14,16 +14,18 @@ export interface Denial {
   host?: string;
   /** The line that showed it (stderr line, audit record, log line). */
   evidence: string;
-  source: 'stderr' | 'audit' | 'seatbelt-log';
+  source: 'stderr' | 'audit' | 'seatbelt-log' | 'proxy';
 }
 
 /** The smallest addition to the policy that allows the denied operation. */
 export interface Grant {
-  kind: 'read_file' | 'read' | 'write_file' | 'allow' | 'allow_file' | 'tcp_connect' | 'tcp_bind' | 'tcp';
+  kind: 'read_file' | 'read' | 'write_file' | 'allow' | 'allow_file' | 'tcp_connect' | 'tcp_bind' | 'tcp' | 'domain';
   /** For filesystem grants: the file itself for reads and writes, the nearest existing directory
    * for a create. */
   path?: string;
   port?: number;
+  /** For 'domain': the host reached through the session proxy (any port). */
+  host?: string;
   /** One line for the prompt: "read /home/u/.ssh/config". */
   describe: string;
 }

@@ -1,0 +1,209 @@
+/* See notify_listener.h. */
+#include "notify_listener.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD 0x80 /* O_EXCL; Linux 6.9: a pidfd for one thread, not its process */
+#endif
+
+/* The kernel's sizes of the notification structs, which may be larger than our headers' (newer
+ * fields at the end): receive into buffers of its size. */
+static struct seccomp_notif_sizes sizes;
+static pthread_once_t sizes_once = PTHREAD_ONCE_INIT;
+static int sizes_err;
+static int active;
+
+static void load_sizes(void) {
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+    sizes_err = errno;
+    return;
+  }
+  if (sizes.seccomp_notif < sizeof(struct seccomp_notif)) sizes.seccomp_notif = sizeof(struct seccomp_notif);
+  if (sizes.seccomp_notif_resp < sizeof(struct seccomp_notif_resp))
+    sizes.seccomp_notif_resp = sizeof(struct seccomp_notif_resp);
+}
+
+int nono_notif_supported(const char **why) {
+  uint32_t action = SECCOMP_RET_USER_NOTIF;
+  if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) != 0) {
+    *why = "seccomp user notifications (Linux >= 5.0)";
+    return errno;
+  }
+  pthread_once(&sizes_once, load_sizes);
+  if (sizes_err) {
+    *why = "seccomp notification sizes (Linux >= 5.0)";
+    return sizes_err;
+  }
+  /* Notifications name the calling thread: taking its descriptors needs a pidfd for a thread. */
+  int pidfd = (int)syscall(SYS_pidfd_open, getpid(), PIDFD_THREAD);
+  if (pidfd < 0) {
+    *why = "pidfd_open for a thread (PIDFD_THREAD, Linux >= 6.9)";
+    return errno;
+  }
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, pidfd, 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) {
+    *why = "pidfd_getfd (Linux >= 5.6)";
+    return e;
+  }
+  close(fd);
+  return 0;
+}
+
+int nono_notif_id_valid(int listener, uint64_t id) {
+  return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+int nono_notif_take_fd(int listener, const struct seccomp_notif *req, int fd) {
+  int pidfd = (int)syscall(SYS_pidfd_open, req->pid, PIDFD_THREAD);
+  if (pidfd < 0) return -errno;
+  /* The pid could have been recycled before pidfd_open: only a still-pending notification
+   * proves the pidfd is the caller's. From here on the pidfd cannot be recycled. */
+  if (!nono_notif_id_valid(listener, req->id)) {
+    close(pidfd);
+    return -ESRCH;
+  }
+  int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  int e = errno;
+  close(pidfd);
+  return got < 0 ? -e : got;
+}
+
+int nono_notif_read_mem(int listener, const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len) {
+  struct iovec local = {buf, len};
+  struct iovec remote = {(void *)(uintptr_t)addr, len};
+  ssize_t n = process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0);
+  if (n < 0) return errno == EPERM || errno == ESRCH ? errno : EFAULT;
+  if ((size_t)n != len) return EFAULT;
+  /* Read by pid: valid only if that pid was still the caller while we read. */
+  return nono_notif_id_valid(listener, req->id) ? 0 : ESRCH;
+}
+
+int nono_notif_active(void) { return __atomic_load_n(&active, __ATOMIC_SEQ_CST); }
+
+struct served {
+  int listener;
+  nono_notif_handler handler;
+  void *ctx;
+  void (*free_ctx)(void *);
+};
+
+static void *serve_thread(void *arg) {
+  struct served *s = arg;
+  struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
+  struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
+  while (req && resp) {
+    struct pollfd p = {.fd = s->listener, .events = POLLIN};
+    if (poll(&p, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p.revents & POLLIN) {
+      memset(req, 0, sizes.seccomp_notif); /* the kernel refuses a non-zeroed buffer */
+      if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+        if (errno == EINTR || errno == ENOENT) continue; /* the caller went away first */
+        break;
+      }
+      memset(resp, 0, sizes.seccomp_notif_resp);
+      resp->id = req->id;
+      s->handler(s->ctx, s->listener, req, resp);
+      /* ENOENT: the caller was killed or interrupted meanwhile; nobody waits for the answer. */
+      ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
+      continue;
+    }
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no process holds the filter */
+  }
+  /* Closing the listener also fails closed: a call still waiting gets ENOSYS, never a pass. */
+  close(s->listener);
+  free(req);
+  free(resp);
+  if (s->free_ctx) s->free_ctx(s->ctx);
+  free(s);
+  __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (*free_ctx)(void *)) {
+  pthread_once(&sizes_once, load_sizes);
+  struct served *s = malloc(sizeof *s);
+  int err = sizes_err ? sizes_err : s ? 0 : ENOMEM;
+  pthread_attr_t attr;
+  if (!err && (err = pthread_attr_init(&attr)) == 0) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 128 * 1024); /* a few small buffers; no recursion */
+    *s = (struct served){listener, handler, ctx, free_ctx};
+    /* Node's signal handlers stay on Node's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
+    pthread_t t;
+    err = pthread_create(&t, &attr, serve_thread, s);
+    if (err) __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  if (err) {
+    close(listener);
+    if (free_ctx) free_ctx(ctx);
+    free(s);
+  }
+  return err;
+}
+
+int nono_send_fd(int sock, int fd) {
+  char byte = 'L';
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == 1 ? 0 : n < 0 ? errno : EIO;
+}
+
+int nono_recv_fd(int sock) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return -errno;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  if (n != 1 || !cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+      cm->cmsg_len != CMSG_LEN(sizeof(int)))
+    return -EPROTO;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+  return fd;
+}

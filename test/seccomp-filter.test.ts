@@ -1,0 +1,309 @@
+// The seccomp filter, proven rather than assumed: the exact program the sandbox installs
+// (native/nono-seccomp-dump prints what nono_seccomp_build() returns, the function the installer
+// calls) runs in a classic-BPF interpreter (test/helpers/seccomp-bpf.ts) over a table of
+// (arch, nr, args) -> expected answer for each network mode, plus a sweep showing that every
+// other system call is allowed without looking at its arguments. As root, a last test reads the
+// filter back out of a sandboxed process (PTRACE_SECCOMP_GET_FILTER) and compares the bytes.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execHelper, fixtures, proxyBash, root } from './helpers/paths.js';
+import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
+import { decode, describe as answer, run, validate, type Insn } from './helpers/seccomp-bpf.js';
+import { startTestSession, type TestSession } from './helpers/session.js';
+
+const dumpTool = path.join(root, 'native', 'nono-seccomp-dump');
+const MODES = ['none', 'no-tcp', 'ports'] as const;
+type Mode = (typeof MODES)[number];
+
+const AUDIT_ARCH_X86_64 = 0xc000003e;
+const AUDIT_ARCH_I386 = 0x40000003;
+const AUDIT_ARCH_AARCH64 = 0xc00000b7;
+const X32_BIT = 0x40000000;
+/** The highest number the filter was reviewed against (file_setattr, Linux 6.17). */
+const LAST_REVIEWED = 469;
+
+const onX64 = process.arch === 'x64' && process.platform === 'linux';
+
+function dump(mode: Mode): Buffer {
+  if (!fs.existsSync(dumpTool)) throw new Error(`${dumpTool} is missing: run \`npm install\` (it builds shim/ with cmake-js)`);
+  return execFileSync(dumpTool, [mode]);
+}
+
+// x86_64 numbers, from the kernel's arch/x86/entry/syscalls/syscall_64.tbl.
+const NR = {
+  read: 0, write: 1, ioctl: 16, socket: 41, connect: 42, sendto: 44, sendmsg: 46, bind: 49, listen: 50,
+  socketpair: 53, setsockopt: 54, clone: 56, fork: 57, vfork: 58, execve: 59, ptrace: 101, syslog: 103,
+  uselib: 134, personality: 135, vhangup: 153, modify_ldt: 154, pivot_root: 155, chroot: 161, acct: 163,
+  settimeofday: 164, mount: 165, umount2: 166, swapon: 167, swapoff: 168, reboot: 169, sethostname: 170,
+  setdomainname: 171, iopl: 172, ioperm: 173, init_module: 175, delete_module: 176, quotactl: 179,
+  io_setup: 206, lookup_dcookie: 212, clock_settime: 227, kexec_load: 246, add_key: 248, request_key: 249,
+  keyctl: 250, openat: 257, unshare: 272, inotify_init1: 294, perf_event_open: 298, fanotify_init: 300,
+  prlimit64: 302, name_to_handle_at: 303, open_by_handle_at: 304, sendmmsg: 307, setns: 308,
+  process_vm_readv: 310, process_vm_writev: 311, kcmp: 312, finit_module: 313, seccomp: 317,
+  getrandom: 318, memfd_create: 319, kexec_file_load: 320, bpf: 321, userfaultfd: 323,
+  io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, open_tree: 428, move_mount: 429,
+  fsopen: 430, fsconfig: 431, fsmount: 432, fspick: 433, pidfd_open: 434, clone3: 435, pidfd_getfd: 438,
+  mount_setattr: 442, quotactl_fd: 443, landlock_create_ruleset: 444, landlock_add_rule: 445,
+  landlock_restrict_self: 446, mseal: 462, setxattrat: 463, open_tree_attr: 467, file_setattr: 469,
+} as const;
+type Name = keyof typeof NR;
+
+const AF = { UNSPEC: 0, UNIX: 1, INET: 2, INET6: 10, NETLINK: 16, PACKET: 17, RDS: 21, TIPC: 30, BLUETOOTH: 31, ALG: 38, VSOCK: 40, KCM: 41, SMC: 43, XDP: 44 };
+const SOCK = { STREAM: 1, DGRAM: 2, RAW: 3, SEQPACKET: 5, DCCP: 6, NONBLOCK: 0x800, CLOEXEC: 0x80000 };
+const IPPROTO = { TCP: 6, UDP: 17, ICMPV6: 58, SCTP: 132, SMC: 256, MPTCP: 262 };
+const MSG_FASTOPEN = 0x20000000;
+const CLONE = { NEWTIME: 0x80, NEWNS: 0x20000, NEWCGROUP: 0x2000000, NEWUTS: 0x4000000, NEWIPC: 0x8000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
+const SIGCHLD = 17;
+const HIGH = 0x1_0000_0000n; // a bit the kernel never reads in the arguments checked here
+
+type Expect = string | Record<Mode, string>;
+const byMode = (none: string, noTcp: string, ports: string): Record<Mode, string> => ({ none, 'no-tcp': noTcp, ports });
+const TCP_ONLY_OPEN = byMode('allow', 'EACCES', 'allow'); // a plain TCP socket
+const TCP_REFUSED = byMode('allow', 'EACCES', 'EACCES'); // TCP paths Landlock's port rules miss
+
+interface Case {
+  what: string;
+  nr: Name;
+  args?: Array<bigint | number>;
+  expect: Expect;
+}
+
+const refused = (nr: Name, errno = 'EPERM'): Case => ({ what: `${nr}()`, nr, args: [0, 0, 0, 0, 0, 0], expect: errno });
+
+const CASES: Case[] = [
+  // Item 1: io_uring, in every mode.
+  refused('io_uring_setup'), refused('io_uring_enter'), refused('io_uring_register'),
+  // Item 2: the keyrings.
+  refused('keyctl'), refused('add_key'), refused('request_key'),
+  // Item 3: kernel attack surface.
+  refused('userfaultfd'), refused('perf_event_open'), refused('bpf'), refused('setns'),
+  refused('clone3', 'ENOSYS'),
+  refused('kexec_load'), refused('kexec_file_load'), refused('init_module'), refused('finit_module'), refused('delete_module'),
+  refused('mount'), refused('umount2'), refused('pivot_root'), refused('chroot'),
+  ...(['open_tree', 'open_tree_attr', 'move_mount', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr'] as const).map((n) => refused(n, 'ENOSYS')),
+  ...(['open_by_handle_at', 'reboot', 'swapon', 'swapoff', 'acct', 'settimeofday', 'clock_settime', 'sethostname', 'setdomainname',
+    'syslog', 'vhangup', 'quotactl', 'quotactl_fd', 'fanotify_init', 'lookup_dcookie', 'iopl', 'ioperm', 'modify_ldt', 'uselib'] as const).map((n) => refused(n)),
+
+  // clone: any namespace flag; thread and fork flags pass.
+  { what: 'clone(SIGCHLD) (fork)', nr: 'clone', args: [SIGCHLD], expect: 'allow' },
+  { what: 'clone(pthread flags)', nr: 'clone', args: [0x3d0f00], expect: 'allow' },
+  { what: 'clone(CLONE_VM|CLONE_VFORK|SIGCHLD) (posix_spawn)', nr: 'clone', args: [0x4111], expect: 'allow' },
+  { what: 'clone(exit signal 0x80: CSIGNAL, not CLONE_NEWTIME)', nr: 'clone', args: [0x80], expect: 'allow' },
+  ...Object.entries(CLONE).filter(([n]) => n !== 'NEWTIME').map(([n, f]): Case => ({ what: `clone(CLONE_${n}|SIGCHLD)`, nr: 'clone', args: [f | SIGCHLD], expect: 'EPERM' })),
+  { what: 'clone(CLONE_NEWUSER) with the upper half set', nr: 'clone', args: [HIGH | BigInt(CLONE.NEWUSER)], expect: 'EPERM' },
+  { what: 'clone with only the upper half set (the kernel truncates it)', nr: 'clone', args: [HIGH | BigInt(SIGCHLD)], expect: 'allow' },
+  // unshare: the same, plus CLONE_NEWTIME.
+  { what: 'unshare(CLONE_FILES|CLONE_FS)', nr: 'unshare', args: [0x600], expect: 'allow' },
+  ...Object.entries(CLONE).map(([n, f]): Case => ({ what: `unshare(CLONE_${n})`, nr: 'unshare', args: [f], expect: 'EPERM' })),
+
+  // personality: Docker's values and the query; nothing that changes the address space layout.
+  ...[0, 8, 0x20000, 0x20008, 0xffffffff].map((p): Case => ({ what: `personality(0x${p.toString(16)})`, nr: 'personality', args: [p], expect: 'allow' })),
+  { what: 'personality(ADDR_NO_RANDOMIZE)', nr: 'personality', args: [0x0040000], expect: 'EPERM' },
+  { what: 'personality(PER_LINUX32|ADDR_NO_RANDOMIZE)', nr: 'personality', args: [0x0040008], expect: 'EPERM' },
+  { what: 'personality(READ_IMPLIES_EXEC)', nr: 'personality', args: [0x0400000], expect: 'EPERM' },
+  { what: 'personality(ADDR_LIMIT_3GB)', nr: 'personality', args: [0x8000000], expect: 'EPERM' },
+  { what: 'personality(PER_BSD)', nr: 'personality', args: [6], expect: 'EPERM' },
+  { what: 'personality(ADDR_NO_RANDOMIZE) with the upper half set', nr: 'personality', args: [HIGH | 0x0040000n], expect: 'EPERM' },
+
+  // ioctl: terminal injection and userfaultfd by device; the request is compared on 32 bits.
+  { what: 'ioctl(TIOCSTI)', nr: 'ioctl', args: [0, 0x5412], expect: 'EPERM' },
+  { what: 'ioctl(TIOCLINUX)', nr: 'ioctl', args: [0, 0x541c], expect: 'EPERM' },
+  { what: 'ioctl(USERFAULTFD_IOC_NEW)', nr: 'ioctl', args: [3, 0xaa00], expect: 'EPERM' },
+  { what: 'ioctl(TIOCSTI) with the upper half set', nr: 'ioctl', args: [0, HIGH | 0x5412n], expect: 'EPERM' },
+  { what: 'ioctl(TIOCSTI) in the fd argument is not a request', nr: 'ioctl', args: [0x5412, 0x5401], expect: 'allow' },
+  ...[0x5401, 0x5413, 0x541b, 0x5421, 0x80045430].map((r): Case => ({ what: `ioctl(0x${r.toString(16)})`, nr: 'ioctl', args: [1, r], expect: 'allow' })),
+
+  // prlimit64: itself only.
+  { what: 'prlimit64(0, ...)', nr: 'prlimit64', args: [0, 7], expect: 'allow' },
+  { what: 'prlimit64(1234, ...)', nr: 'prlimit64', args: [1234, 7], expect: 'EPERM' },
+  { what: 'prlimit64(pid 0 with the upper half set)', nr: 'prlimit64', args: [HIGH, 7], expect: 'allow' },
+
+  // socket: families in every mode; TCP per mode.
+  { what: 'socket(AF_UNIX, SOCK_STREAM)', nr: 'socket', args: [AF.UNIX, SOCK.STREAM, 0], expect: 'allow' },
+  { what: 'socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC)', nr: 'socket', args: [AF.UNIX, SOCK.DGRAM | SOCK.CLOEXEC, 0], expect: 'allow' },
+  { what: 'socket(AF_NETLINK, SOCK_RAW)', nr: 'socket', args: [AF.NETLINK, SOCK.RAW, 0], expect: 'allow' },
+  { what: 'socket(AF_INET, SOCK_DGRAM)', nr: 'socket', args: [AF.INET, SOCK.DGRAM, 0], expect: 'allow' },
+  { what: 'socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6) (ping)', nr: 'socket', args: [AF.INET6, SOCK.DGRAM | SOCK.CLOEXEC, IPPROTO.ICMPV6], expect: 'allow' },
+  { what: 'socket(AF_INET, SOCK_STREAM, 0)', nr: 'socket', args: [AF.INET, SOCK.STREAM, 0], expect: TCP_ONLY_OPEN },
+  { what: 'socket(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, IPPROTO_TCP)', nr: 'socket', args: [AF.INET6, SOCK.STREAM | SOCK.NONBLOCK | SOCK.CLOEXEC, IPPROTO.TCP], expect: TCP_ONLY_OPEN },
+  { what: 'socket(AF_INET with the upper half set, SOCK_STREAM)', nr: 'socket', args: [HIGH | BigInt(AF.INET), SOCK.STREAM, 0], expect: TCP_ONLY_OPEN },
+  { what: 'socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)', nr: 'socket', args: [AF.INET, SOCK.STREAM, IPPROTO.MPTCP], expect: TCP_REFUSED },
+  { what: 'socket(AF_INET6, SOCK_STREAM, IPPROTO_SMC)', nr: 'socket', args: [AF.INET6, SOCK.STREAM, IPPROTO.SMC], expect: TCP_REFUSED },
+  { what: 'socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)', nr: 'socket', args: [AF.INET, SOCK.STREAM, IPPROTO.SCTP], expect: TCP_REFUSED },
+  { what: 'socket(AF_INET, SOCK_SEQPACKET, 0) (SCTP by default)', nr: 'socket', args: [AF.INET, SOCK.SEQPACKET, 0], expect: TCP_REFUSED },
+  { what: 'socket(AF_INET6, SOCK_DCCP, 0)', nr: 'socket', args: [AF.INET6, SOCK.DCCP, 0], expect: TCP_REFUSED },
+  { what: 'socket(AF_INET, SOCK_RAW, IPPROTO_TCP)', nr: 'socket', args: [AF.INET, SOCK.RAW, IPPROTO.TCP], expect: byMode('allow', 'EPERM', 'EPERM') },
+  ...(['UNSPEC', 'PACKET', 'RDS', 'TIPC', 'BLUETOOTH', 'ALG', 'VSOCK', 'KCM', 'SMC', 'XDP'] as const).map(
+    (f): Case => ({ what: `socket(AF_${f})`, nr: 'socket', args: [AF[f], SOCK.STREAM, 0], expect: 'EAFNOSUPPORT' }),
+  ),
+  { what: 'socketpair(AF_UNIX)', nr: 'socketpair', args: [AF.UNIX, SOCK.STREAM, 0], expect: 'allow' },
+  { what: 'socketpair(AF_TIPC)', nr: 'socketpair', args: [AF.TIPC, SOCK.SEQPACKET, 0], expect: 'EAFNOSUPPORT' },
+  { what: 'socketpair(AF_INET)', nr: 'socketpair', args: [AF.INET, SOCK.STREAM, 0], expect: 'EAFNOSUPPORT' },
+
+  // TCP Fast Open, when TCP is limited.
+  { what: 'sendto(MSG_FASTOPEN)', nr: 'sendto', args: [3, 0, 1, MSG_FASTOPEN, 0, 16], expect: TCP_REFUSED },
+  { what: 'sendto(MSG_NOSIGNAL|MSG_DONTWAIT)', nr: 'sendto', args: [3, 0, 1, 0x4040, 0, 0], expect: 'allow' },
+  { what: 'sendmmsg(MSG_FASTOPEN)', nr: 'sendmmsg', args: [3, 0, 1, MSG_FASTOPEN], expect: TCP_REFUSED },
+  { what: 'sendmsg(MSG_FASTOPEN|MSG_NOSIGNAL)', nr: 'sendmsg', args: [3, 0, MSG_FASTOPEN | 0x4000], expect: TCP_REFUSED },
+  { what: 'sendmsg(0) (MSG_FASTOPEN in an unused argument)', nr: 'sendmsg', args: [3, 0, 0, MSG_FASTOPEN], expect: 'allow' },
+  { what: 'setsockopt(IPPROTO_TCP, TCP_FASTOPEN_CONNECT)', nr: 'setsockopt', args: [3, IPPROTO.TCP, 30, 0, 4], expect: TCP_REFUSED },
+  { what: 'setsockopt(IPPROTO_TCP, TCP_NODELAY)', nr: 'setsockopt', args: [3, IPPROTO.TCP, 1, 0, 4], expect: 'allow' },
+  { what: 'setsockopt(SOL_SOCKET, 30)', nr: 'setsockopt', args: [3, 1, 30, 0, 4], expect: 'allow' },
+
+  // What developers' commands use stays allowed (strace/gdb trace their own children; Landlock
+  // confines ptrace to the command's own domain).
+  ...(['read', 'write', 'openat', 'execve', 'fork', 'vfork', 'connect', 'bind', 'listen', 'ptrace', 'process_vm_readv',
+    'process_vm_writev', 'kcmp', 'pidfd_getfd', 'name_to_handle_at', 'seccomp', 'landlock_create_ruleset',
+    'landlock_add_rule', 'landlock_restrict_self', 'memfd_create', 'inotify_init1', 'pidfd_open', 'io_setup',
+    'getrandom', 'mseal', 'setxattrat', 'file_setattr'] as const).map((n): Case => ({ what: `${n}()`, nr: n, args: [0, 0, 0, 0, 0, 0], expect: 'allow' })),
+];
+
+const expected = (c: Case, mode: Mode) => (typeof c.expect === 'string' ? c.expect : c.expect[mode]);
+
+describe.runIf(onX64)('the seccomp program, run in a BPF interpreter (x86_64)', () => {
+  const progs = {} as Record<Mode, Insn[]>;
+  beforeAll(() => {
+    for (const m of MODES) progs[m] = decode(dump(m));
+  });
+
+  it('is a program the kernel accepts, in every mode', () => {
+    for (const m of MODES) {
+      validate(progs[m]);
+      expect(progs[m].length).toBeLessThan(512);
+    }
+    console.log(`[seccomp] program length: ${MODES.map((m) => `${m} ${progs[m].length}`).join(', ')} instructions`);
+  });
+
+  for (const m of MODES) {
+    it(`answers every call of the table as expected (${m})`, () => {
+      const wrong: string[] = [];
+      for (const c of CASES) {
+        const got = answer(run(progs[m], { nr: NR[c.nr], arch: AUDIT_ARCH_X86_64, args: c.args }).ret);
+        if (got !== expected(c, m)) wrong.push(`${c.what}: got ${got}, expected ${expected(c, m)}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+  }
+
+  it('allows every other system call number, whatever its arguments, without reading them', () => {
+    // So the kernel's per-number allow cache (5.11+) covers them: the filter never runs for them.
+    const refusedSomewhere = new Set<number>(CASES.filter((c) => MODES.some((m) => expected(c, m) !== 'allow')).map((c) => NR[c.nr]));
+    const argChecked = new Set<number>([NR.ioctl, NR.socket, NR.socketpair, NR.sendto, NR.sendmsg, NR.sendmmsg, NR.setsockopt, NR.personality, NR.prlimit64, NR.clone, NR.unshare]);
+    const wrong: string[] = [];
+    let maxSteps = 0;
+    for (const m of MODES) {
+      for (let nr = 0; nr <= LAST_REVIEWED; nr++) {
+        if (refusedSomewhere.has(nr) || argChecked.has(nr)) continue;
+        for (const args of [[0, 0, 0, 0, 0, 0], Array(6).fill(0xffff_ffff_ffff_ffffn), [0x5412, 0x5412, 0x40000, 0x10000000, MSG_FASTOPEN, 0]]) {
+          const r = run(progs[m], { nr, arch: AUDIT_ARCH_X86_64, args });
+          if (r.ret !== 0x7fff0000) wrong.push(`${m}: nr ${nr} -> ${answer(r.ret)}`);
+          if ([...r.loaded].some((o) => o !== 0 && o !== 4)) wrong.push(`${m}: nr ${nr} read its arguments (offsets ${[...r.loaded]})`);
+          maxSteps = Math.max(maxSteps, r.steps);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    console.log(`[seccomp] longest path for an unchecked call: ${maxSteps} instructions (cached by the kernel)`);
+  });
+
+  it('refuses other ABIs and numbers newer than it was reviewed for (ENOSYS)', () => {
+    const wrong: string[] = [];
+    for (const m of MODES) {
+      const cases: Array<[string, number, number]> = [];
+      for (let nr = 0; nr <= 470; nr += 1) cases.push([`i386 nr ${nr}`, AUDIT_ARCH_I386, nr]);
+      cases.push(['aarch64 socket', AUDIT_ARCH_AARCH64, 198], ['an unknown arch', 0, 0]);
+      for (const n of [0, 1, NR.socket, NR.io_uring_setup, NR.keyctl, 512, 547]) cases.push([`x32 nr ${n}`, AUDIT_ARCH_X86_64, X32_BIT | n]);
+      for (let nr = LAST_REVIEWED + 1; nr < 1024; nr++) cases.push([`nr ${nr}`, AUDIT_ARCH_X86_64, nr]);
+      cases.push(['nr -1 (a tracer skipping a call)', AUDIT_ARCH_X86_64, 0xffffffff]);
+      for (const [what, arch, nr] of cases) {
+        const got = answer(run(progs[m], { nr, arch, args: [AF.INET, SOCK.STREAM, 0] }).ret);
+        if (got !== 'ENOSYS') wrong.push(`${m}: ${what} -> ${got}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('answers a checked call within 24 instructions, ioctl (every isatty) within 11', () => {
+    // Instruction counts, not timings: the path a call takes through the program is fixed.
+    let worst = 0;
+    for (const m of MODES) for (const c of CASES) worst = Math.max(worst, run(progs[m], { nr: NR[c.nr], arch: AUDIT_ARCH_X86_64, args: c.args }).steps);
+    const ioctl = Math.max(...MODES.map((m) => run(progs[m], { nr: NR.ioctl, arch: AUDIT_ARCH_X86_64, args: [1, 0x5401] }).steps));
+    console.log(`[seccomp] longest path for a checked call: ${worst} instructions; ioctl: ${ioctl}`);
+    expect(worst).toBeLessThanOrEqual(24);
+    expect(ioctl).toBeLessThanOrEqual(11);
+  });
+});
+
+describe('the BPF interpreter refuses what the kernel refuses', () => {
+  const ret = { code: 0x06, jt: 0, jf: 0, k: 0x7fff0000 };
+  it('an unaligned or out-of-bounds load, a jump past the end, a missing return, a MOD', () => {
+    expect(() => validate([{ code: 0x20, jt: 0, jf: 0, k: 2 }, ret])).toThrow(/unaligned/);
+    expect(() => validate([{ code: 0x20, jt: 0, jf: 0, k: 64 }, ret])).toThrow(/outside/);
+    expect(() => validate([{ code: 0x15, jt: 1, jf: 0, k: 0 }, ret])).toThrow(/outside the program/);
+    expect(() => validate([{ code: 0x20, jt: 0, jf: 0, k: 0 }])).toThrow(/return/);
+    expect(() => validate([{ code: 0x94, jt: 0, jf: 0, k: 3 }, ret])).toThrow(/ALU op/);
+    expect(run([{ code: 0x20, jt: 0, jf: 0, k: 0 }, { code: 0x15, jt: 0, jf: 1, k: 41 }, ret, { code: 0x06, jt: 0, jf: 0, k: 0x50001 }], { nr: 41, arch: 0 }).ret).toBe(0x7fff0000);
+  });
+});
+
+describe('nono-seccomp-dump', () => {
+  it('names the problem on a bad mode', async () => {
+    const r = await execa(dumpTool, ['tcp'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/usage: nono-seccomp-dump none\|no-tcp\|ports/);
+  });
+});
+
+// The bytes above are the bytes the kernel holds: read them back out of sandboxed processes,
+// from both installers (the supervisor's vfork path and the agent's exec helper).
+describe.runIf(onX64)('the installed filter is the dumped one', () => {
+  let dir: string;
+  let getFilter: string;
+  let home: SandboxHome;
+  let s: TestSession;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nono-seccomp-'));
+    getFilter = path.join(dir, 'get_filter');
+    await execa('gcc', ['-O2', '-Wall', '-o', getFilter, path.join(fixtures, 'seccomp_get_filter.c')]);
+    home = makeSandboxHome();
+    s = startTestSession({ workdir: home.project, home: home.home });
+  });
+  afterAll(() => {
+    s?.close();
+    home?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Starts `argv`, which prints its pid and then sleeps; returns the bytes of its filter. */
+  async function filterOf(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Buffer> {
+    const p = spawn(file, args, { env, cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pid = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        p.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /PID (\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        p.on('exit', (code) => reject(new Error(`${file} exited (${code}) before printing its pid: ${out}`)));
+      });
+      return execFileSync(getFilter, [String(pid)]);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  }
+
+  it('as root: a command of the default profile (no TCP) and the agent (network open)', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip(); // PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN
+    const command = await filterOf(proxyBash, ['-c', 'echo PID $$; exec sleep 20'], s.env, home.project);
+    expect(command.equals(dump('no-tcp')), 'the command holds another program than nono-seccomp-dump no-tcp prints').toBe(true);
+    const agent = await filterOf(execHelper, ['--handled-fs', '1', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
+    expect(agent.equals(dump('none'))).toBe(true);
+    const ports = await filterOf(execHelper, ['--handled-fs', '1', '--handled-net', '2', '--net-filter', 'ports', '--port', '2:443', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
+    expect(ports.equals(dump('ports'))).toBe(true);
+  });
+});
