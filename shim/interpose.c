@@ -414,6 +414,9 @@ static void nono_handshake(void) {
                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len + 1));
   close(fd);
 }
+#else
+/* macOS: interpose_handshake_darwin.c (no credentials on datagrams there: a stream socket). */
+void nono_handshake(void);
 #endif
 
 /* Not exported: the loader runs it from .init_array whatever its visibility. */
@@ -425,9 +428,7 @@ __attribute__((constructor)) static void nono_interpose_init(void) {
   nono_load_config();
   if (nono_enabled) {
     nono_record_inheritance();
-#if defined(__linux__)
     nono_handshake();
-#endif
   }
   errno = saved_errno;
 }

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "portable.h"
 #include "wire_json.h"
 
 #define PROTOCOL_VERSION 1
@@ -127,7 +128,7 @@ static void __attribute__((noreturn)) run_one_shot(int argc, char **argv) {
     refuse("a one-shot session started, but NONO_SOCKET did not reach this program; not running "
            "the command unsandboxed");
   char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self);
+  ssize_t n = nono_self_exe(self, sizeof self);
   if (n <= 0 || n >= (ssize_t)sizeof self)
     refuse("cannot find my own executable to start a one-shot nono session (%s)",
            n < 0 ? strerror(errno) : "its path is longer than PATH_MAX");
@@ -170,7 +171,7 @@ static int connect_supervisor(const char *path) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof addr.sun_path) refuse("NONO_SOCKET is too long: %s", path);
   strcpy(addr.sun_path, path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = nono_socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0) refuse("socket: %s", strerror(errno));
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
     refuse("cannot reach the nono supervisor at %s (%s): the nono session has ended or crashed; "
@@ -276,7 +277,7 @@ static void flush_out(int fd) {
       cm->cmsg_len = CMSG_LEN(sizeof stdio);
       memcpy(CMSG_DATA(cm), stdio, sizeof stdio);
     }
-    ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t r = sendmsg(fd, &msg, NONO_MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (r < 0) {
@@ -344,7 +345,7 @@ int main(int argc, char **argv) {
   size_t run_len = out.len;
   if (run_len - 4 > MAX_FRAME) refuse("argv and environment exceed the 1 MiB protocol limit; not run");
 
-  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) refuse("pipe: %s", strerror(errno));
+  if (nono_pipe(sig_pipe, 1) != 0) refuse("pipe: %s", strerror(errno));
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) {
     if (sigismember(&ignored, forwarded[i]) == 1) continue; /* ignored by our caller: it stays so */
     struct sigaction sa = {0};

@@ -31,12 +31,24 @@ napi_value nono_audit_status(napi_env env, napi_callback_info info);
 napi_value nono_audit_set_enabled(napi_env env, napi_callback_info info);
 napi_value nono_open_audit_multicast(napi_env env, napi_callback_info info);
 
+/* helper_spawn.c: posix_spawn of a sandbox helper (the macOS command path; built on both) */
+napi_value nono_spawn_helper(napi_env env, napi_callback_info info);
+
+/* handshake_stream.c: the macOS handshake (stream socket + peer pid; built on both) */
+napi_value nono_listen_handshake_stream(napi_env env, napi_callback_info info);
+napi_value nono_close_handshake_stream(napi_env env, napi_callback_info info);
+
+/* process_table_darwin.c (macOS only) */
+napi_value nono_process_table(napi_env env, napi_callback_info info);
+
+/* close_fd.c */
+napi_value nono_close_fd(napi_env env, napi_callback_info info);
+
 /* ruleset_api.c */
 napi_value nono_landlock_abi_js(napi_env env, napi_callback_info info);
 napi_value nono_create_ruleset(napi_env env, napi_callback_info info);
 napi_value nono_add_path_rule(napi_env env, napi_callback_info info);
 napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
-napi_value nono_close_fd(napi_env env, napi_callback_info info);
 
 /* connect_guard.c */
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);

@@ -36,6 +36,8 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "peer_creds.h"
+#include "portable.h"
 #include "napi_util.h"
 
 #define MAX_FRAME (1u << 20) /* 1 MiB: argv + env of any sane command fits many times over */
@@ -57,7 +59,7 @@ typedef struct conn {
   int fds[MAX_FDS_PER_FRAME];
   int nfds;
   int fds_overflow; /* more fds arrived than a frame may carry */
-  struct ucred peer;
+  struct nono_peer peer;
   struct conn *next;
 } conn;
 
@@ -145,6 +147,9 @@ static void collect_fds(conn *c, struct msghdr *msg) {
     int *fds = (int *)CMSG_DATA(cm);
     for (size_t i = 0; i < n; i++) {
       if (c->nfds < MAX_FDS_PER_FRAME) {
+#if !defined(__linux__)
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC); /* no MSG_CMSG_CLOEXEC: set it on arrival */
+#endif
         c->fds[c->nfds++] = fds[i];
       } else {
         close(fds[i]);
@@ -250,7 +255,7 @@ static void on_conn_readable(uv_poll_t *h, int status, int events) {
     struct iovec iov = {.iov_base = c->buf + c->len, .iov_len = c->cap - c->len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                          .msg_controllen = sizeof cbuf};
-    ssize_t r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    ssize_t r = recvmsg(c->fd, &msg, NONO_MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -297,7 +302,7 @@ static int send_all(int fd, const uint8_t *a, size_t a_len, const uint8_t *b, si
     }
     msg.msg_iov = cur;
     msg.msg_iovlen = (size_t)k;
-    ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t r = sendmsg(fd, &msg, NONO_MSG_NOSIGNAL);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     sent += (size_t)r;
@@ -433,7 +438,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
       pause_listener(0); /* resumed when one of them ends */
       return;
     }
-    int fd = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    int fd = nono_accept(srv.fd);
     if (fd < 0) {
       int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) return;
@@ -441,7 +446,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
       if ((e == EMFILE || e == ENFILE) && srv.reserve >= 0) {
         close(srv.reserve);
         srv.reserve = -1; /* taken back by resume_listener() */
-        int rfd = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int rfd = nono_accept(srv.fd);
         if (rfd >= 0) refuse_client(rfd, &srv.exhausted, "out of file descriptors");
         if (!srv.open) return; /* closed from the onRefused callback */
       }
@@ -456,8 +461,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
       continue;
     }
     conn *c = calloc(1, sizeof *c);
-    socklen_t sl = sizeof c->peer;
-    if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &sl) != 0 ||
+    if (!c || nono_peer_creds(fd, &c->peer) != 0 ||
         uv_poll_init(loop, &c->poll, fd) != 0) {
       free(c);
       close(fd); /* the client sees its connection end: nono-shell exits 126 */
@@ -574,7 +578,7 @@ napi_value nono_listen(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, "cannot set up the supervisor socket", e);
     return NULL;
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = nono_socket(AF_UNIX, SOCK_STREAM, 1);
   int e = errno;
   int rc = -1;
   if (fd >= 0) {

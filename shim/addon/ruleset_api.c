@@ -74,13 +74,3 @@ napi_value nono_add_port_rule(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, "landlock_add_rule(port)", errno);
   return NULL;
 }
-
-napi_value nono_close_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t fd = -1;
-  napi_get_value_int32(env, argv[0], &fd);
-  if (fd > 2) close(fd);
-  return NULL;
-}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addon.h"
+#include "portable.h"
 #include "napi_util.h"
 
 static napi_value pair(napi_env env, int a, int b) {
@@ -31,22 +32,24 @@ static napi_value pair(napi_env env, int a, int b) {
 napi_value nono_make_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    nono_throw_errno(env, "pipe2", errno);
+  if (nono_pipe(fds, 0) != 0) {
+    nono_throw_errno(env, "pipe", errno);
     return NULL;
   }
   return pair(env, fds[0], fds[1]);
 }
 
-#ifndef TIOCGPTPEER
+#if defined(__linux__) && !defined(TIOCGPTPEER)
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
 /* The slave of MASTER, close-on-exec from the start. TIOCGPTPEER (Linux >= 4.13) opens it without
- * a path lookup; the fallback opens it by name. -1 with errno on failure. */
+ * a path lookup; the fallback (and macOS) opens it by name. -1 with errno on failure. */
 static int open_slave(int master) {
+#if defined(__linux__)
   int fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (fd >= 0 || (errno != EINVAL && errno != ENOTTY)) return fd;
+#endif
   char name[64];
   if (ptsname_r(master, name, sizeof name) != 0) return -1;
   return open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -73,7 +76,17 @@ napi_value nono_make_pty_like(napi_env env, napi_callback_info info) {
    * thread, must never inherit another command's pty. */
   const char *step = "posix_openpt";
   int slave = -1;
+#if defined(__linux__)
   int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+#else
+  /* macOS takes only O_RDWR | O_NOCTTY here; its commands start through posix_spawn with
+   * POSIX_SPAWN_CLOEXEC_DEFAULT, so the window before FD_CLOEXEC leaks nothing. */
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master >= 0 && fcntl(master, F_SETFD, FD_CLOEXEC) != 0) {
+    close(master);
+    master = -1;
+  }
+#endif
   if (master < 0) goto fail;
   step = "unlockpt";
   if (unlockpt(master) != 0) goto fail;

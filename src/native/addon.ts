@@ -61,6 +61,16 @@ export interface NativeAddon {
   closeConn(connId: number): void;
   closeServer(): void;
   spawn(opts: SandboxedSpawnOptions, onExit: (code: number | null, signal: number | null) => void): number;
+  /** posix_spawn of a sandbox helper (the macOS command path; shim/addon/helper_spawn.c). */
+  spawnHelper(
+    opts: { file: string; argv: Array<string | Buffer>; env: Array<string | Buffer>; cwd: string | Buffer; stdio: [number, number, number] },
+    onExit: (code: number | null, signal: number | null) => void,
+  ): number;
+  /** The macOS handshake: stream connections, pid from the kernel (shim/addon/handshake_stream.c). */
+  listenHandshakeStream(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
+  closeHandshakeStream(): void;
+  /** macOS only: [pid, ppid, pgid, sid] of every process (sysctl KERN_PROC_ALL). */
+  processTable?(): Array<[number, number, number, number]>;
   /** The interposer's handshakes: one datagram per process that loaded it (see handshake_listener.c). */
   listenHandshake(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
   closeHandshake(): void;

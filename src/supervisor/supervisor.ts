@@ -27,6 +27,7 @@ import type { AuditDenialSource } from './denials/audit-denials.js';
 import { RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../policy/landlock-rights.js';
 import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
+import type { CommandPlatform, PlatformSandbox } from './platform/types.js';
 import type { Enrolled, SessionNetwork } from './network/session-network.js';
 
 /**
@@ -63,7 +64,8 @@ export interface CommandRecord {
 export interface SupervisorOptions {
   addon: NativeAddon;
   session: Session;
-  policy: CommandPolicy;
+  /** The Landlock command policy (Linux); unused when `platform` is set. */
+  policy?: CommandPolicy;
   /** Asks about denials; without it, failures are reported as they are. */
   denials?: DenialHandler;
   audit?: AuditLog;
@@ -72,6 +74,8 @@ export interface SupervisorOptions {
   /** Landlock's own denial records, when the kernel offers them (exact; else stderr is read). */
   auditDenials?: AuditDenialSource;
   shells: RealShells;
+  /** Another platform's backend (darwin: Seatbelt); unset = Linux (Landlock, as below). */
+  platform?: CommandPlatform;
   /** SHELL inside commands: the user's real shell. */
   realShell: string;
   clientPath: string;
@@ -154,8 +158,17 @@ export class Supervisor {
   }
 
   stop(): void {
-    for (const pid of this.running.keys()) killCommandTree(pid);
+    for (const pid of this.running.keys()) this.killTree(pid);
     this.o.addon.closeServer();
+  }
+
+  private killTree(pid: number, signal?: NodeJS.Signals): number {
+    return this.o.platform ? this.o.platform.killTree(pid, signal) : killCommandTree(pid, signal);
+  }
+
+  /** The session's command policy: the platform's, or Landlock's (Linux). */
+  private get policy(): CommandPolicy | CommandPlatform['policy'] {
+    return this.o.platform?.policy ?? this.o.policy!;
   }
 
   /** Commands still running (for tests and shutdown). */
@@ -235,7 +248,10 @@ export class Supervisor {
     const shell = chooseShell(invocation.flavour, shellAs, this.o.shells, this.o.clientPath);
 
     // A nono-shell started from inside one of our sandboxes runs the real shell right there.
-    if (isInsideCommand(conn.peer.pid, this.commandPids, process.pid)) {
+    const inside = this.o.platform
+      ? this.o.platform.isInsideCommand(conn.peer.pid, this.commandPids, process.pid)
+      : isInsideCommand(conn.peer.pid, this.commandPids, process.pid);
+    if (inside) {
       closeFds();
       if ('error' in shell) throw new ProtocolError(shell.error);
       this.o.log(`pid ${conn.peer.pid} is inside a sandboxed command: running ${shell.path} there directly`);
@@ -278,7 +294,7 @@ export class Supervisor {
     const closed = new Set(req.closed_fds ?? []);
     const network = this.o.network?.enroll(
       { seq: record.seq, command: invocation.command ?? argv.join(' '), cwd: req.cwd, say: (line) => relay.say(line) },
-      this.o.policy.current.compiled.connectGuard?.loopbackPorts ?? [],
+      (this.o.platform ? undefined : this.o.policy!.current.compiled.connectGuard?.loopbackPorts) ?? [],
     );
     const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv, proxy: network?.env });
     const run: CommandRun = {
@@ -300,7 +316,7 @@ export class Supervisor {
     conn.command = record;
     conn.run = run;
     try {
-      this.spawnAttempt(conn, record, run, this.o.policy.current);
+      this.spawnAttempt(conn, record, run, this.policy.current);
     } catch (e) {
       conn.command = undefined;
       run.network?.end();
@@ -312,13 +328,23 @@ export class Supervisor {
   }
 
   /** One run of the command (the first, or a re-run with a grant) in its own new domain. */
-  private spawnAttempt(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: CommandSandbox): void {
+  private spawnAttempt(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: PlatformSandbox): void {
     record.attempts++;
-    const pid = this.o.addon.spawn(
+    const stdio: [number, number, number] = [run.closed.has(0) ? -1 : run.stdin, run.closed.has(1) ? -1 : run.stdout, run.closed.has(2) ? -1 : run.relay.commandFd];
+    const onExit = (code: number | null, signal: number | null) => void this.onExit(conn, record, run, sandbox, code, signal);
+    const pid = this.o.platform ? this.o.platform.spawn(sandbox, { ...run.spawn, stdio }, onExit) : this.spawnLandlock(run, stdio, sandbox as CommandSandbox, onExit);
+    record.pid = pid;
+    this.running.set(pid, record);
+    this.commandPids.add(pid);
+    this.o.watchdog?.track(pid);
+  }
+
+  private spawnLandlock(run: CommandRun, stdio: [number, number, number], sandbox: CommandSandbox, onExit: (code: number | null, signal: number | null) => void): number {
+    return this.o.addon.spawn(
       {
         ...run.spawn,
         // -1: closed in the command, as the caller had it (the placeholder stays with us).
-        stdio: [run.closed.has(0) ? -1 : run.stdin, run.closed.has(1) ? -1 : run.stdout, run.closed.has(2) ? -1 : run.relay.commandFd],
+        stdio,
         rulesetFd: sandbox.rulesetFd,
         netFilter: sandbox.compiled.netFilter,
         // Landlock logs denials after the exec only with this flag (ABI 7; ignored before).
@@ -327,15 +353,11 @@ export class Supervisor {
         connectGuard: sandbox.compiled.connectGuard,
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
-      (code, signal) => void this.onExit(conn, record, run, sandbox, code, signal),
+      onExit,
     );
-    record.pid = pid;
-    this.running.set(pid, record);
-    this.commandPids.add(pid);
-    this.o.watchdog?.track(pid);
   }
 
-  private async onExit(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: CommandSandbox, code: number | null, signal: number | null): Promise<void> {
+  private async onExit(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: PlatformSandbox, code: number | null, signal: number | null): Promise<void> {
     this.running.delete(record.pid);
     this.commandPids.delete(record.pid);
     this.o.watchdog?.untrack(record.pid);
@@ -344,13 +366,12 @@ export class Supervisor {
       const failed = code !== 0 || signal !== null;
       if (failed && this.o.denials && this.conns.has(conn.id)) {
         // Exact records when the kernel offers them; the command's own messages otherwise.
-        const recorded = this.o.auditDenials?.takeFor(record.pid) ?? [];
-        const denials = recorded.length
-          ? recorded
-          : detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
+        const denials = this.o.platform
+          ? await this.o.platform.denials({ pid: record.pid, cwd: record.cwd, code, signal, stderr: run.relay.tail() }, sandbox)
+          : this.linuxDenials(record, run, sandbox as CommandSandbox, code, signal);
         // Offer only grants Landlock can express; say so for the others.
         const grantsAll = denials.map(leastGrant);
-        const works = denials.length ? this.o.policy.grantsThatWork(denials, grantsAll) : [];
+        const works = denials.length ? this.policy.grantsThatWork(denials, grantsAll) : [];
         for (const [i, d] of denials.entries()) {
           if (works[i]) continue;
           await run.relay.say(
@@ -369,8 +390,8 @@ export class Supervisor {
           if (!this.conns.has(conn.id)) return this.finish(conn, record, run, code, signal);
           if (outcome.choice !== 'deny') {
             const scope = outcome.choice === 'once' ? 'for this run only' : outcome.choice === 'session' ? 'for the rest of the session' : 'saved for good';
-            if (outcome.choice !== 'once') this.o.policy.addSessionGrants(grants);
-            const next = outcome.choice === 'once' ? this.o.policy.oneOff(grants) : this.o.policy.current;
+            if (outcome.choice !== 'once') this.policy.addSessionGrants(grants);
+            const next = outcome.choice === 'once' ? this.policy.oneOff(grants) : this.policy.current;
             await run.relay.say(
               `nono: re-running this command with ${grants.map((g) => g.describe).join(', ')} allowed (${scope}): the output above came from a first run the sandbox denied.`,
             );
@@ -378,7 +399,7 @@ export class Supervisor {
             try {
               this.spawnAttempt(conn, record, run, next);
             } finally {
-              if (next !== this.o.policy.current) next.close();
+              if (next !== this.policy.current) next.close();
             }
             return;
           }
@@ -389,6 +410,12 @@ export class Supervisor {
       this.o.log(`cmd ${record.seq}: ${(e as Error).message}`);
     }
     this.finish(conn, record, run, code, signal);
+  }
+
+  /** Linux: Landlock's own records when the kernel offers them, the command's messages otherwise. */
+  private linuxDenials(record: CommandRecord, run: CommandRun, sandbox: CommandSandbox, code: number | null, signal: number | null) {
+    const recorded = this.o.auditDenials?.takeFor(record.pid) ?? [];
+    return recorded.length ? recorded : detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
   }
 
   private finish(conn: Connection, record: CommandRecord, run: CommandRun, code: number | null, signal: number | null): void {
@@ -404,7 +431,7 @@ export class Supervisor {
       argv: record.argv,
       cwd: record.cwd,
       route: record.route,
-      policy: this.o.policy.current.digest,
+      policy: this.policy.current.digest,
       exit: record.exit,
       durationMs: Math.round(record.durationMs * 10) / 10,
       attempts: record.attempts,
@@ -433,7 +460,7 @@ export class Supervisor {
       conn.abort.abort();
       conn.run?.network?.end();
       cmd.killedBecause = `nono-shell went away (${reason})`;
-      const n = killCommandTree(cmd.pid, 'SIGKILL');
+      const n = this.killTree(cmd.pid, 'SIGKILL');
       this.o.log(`cmd ${cmd.seq}: ${cmd.killedBecause}; killed ${n} process(es) of its tree`);
     }
   }

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Stand-in for nono-seatbelt-exec (the Seatbelt kernel exists only on a Mac). Same command line:
+//   --profile FILE [-D K=V]... [--ignore-signal N]... -- PROGRAM [ARG...]
+// It records the profile and arguments it was given (one JSON line in $NONO_SIM_RECORD), checks
+// the SBPL with nono's evaluator the way sandbox_init would refuse a broken one (it must parse,
+// every (param "K") must have a -D), then decides the access the scenario says the command
+// makes ($NONO_SIM_PROBE = "operation path"): refused -> it does what the kernel does, one
+// unified-log line (appended to $NONO_SIM_SPOOL, which the `log` double replays) and EPERM for
+// the command, printed as the tool would; allowed -> it runs the command and exits as it did.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { parseSbpl, decide } = await import(path.join(root, 'dist/policy/sbpl-eval.js'));
+const die = (m) => {
+  process.stderr.write(`nono-seatbelt-exec: ${m}\n`);
+  process.exit(126);
+};
+
+const argv = process.argv.slice(2);
+let profile;
+const params = {};
+const ignored = [];
+let i = 0;
+for (; i < argv.length; i++) {
+  if (argv[i] === '--') { i++; break; }
+  if (argv[i] === '--profile') profile = argv[++i];
+  else if (argv[i] === '-D') { const [k, ...v] = argv[++i].split('='); params[k] = v.join('='); }
+  else if (argv[i] === '--ignore-signal') ignored.push(Number(argv[++i]));
+  else die(`unknown option ${argv[i]}`);
+}
+if (!profile) die('--profile FILE is required');
+const program = argv.slice(i);
+if (!program[0]?.startsWith('/')) die(`the program must be an absolute path, got ${program[0]}`);
+const sbpl = fs.readFileSync(profile, 'utf8');
+for (const m of sbpl.matchAll(/\(param "([^"]+)"\)/g)) if (!(m[1] in params)) die(`the sandbox refused the profile: undefined parameter ${m[1]}`);
+let rules;
+try {
+  rules = parseSbpl(sbpl);
+} catch (e) {
+  die(`the sandbox refused the profile ${profile}: ${e.message}`);
+}
+fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored }) + '\n');
+
+const probe = process.env.NONO_SIM_PROBE;
+if (probe) {
+  const [op, ...rest] = probe.split(' ');
+  const target = rest.join(' ');
+  const d = decide(rules, op, target);
+  if (!d.allowed) {
+    const tagged = d.rule !== 'default' ? `\n${process.env.NONO_SIM_TAG}:${d.rule.id}` : '';
+    const record = {
+      eventMessage: `Sandbox: cat(${process.pid}) deny(1) ${op} ${target}${tagged}`,
+      eventType: 'logEvent', subsystem: '', category: '', processImagePath: '/kernel',
+      senderImagePath: '/System/Library/Extensions/Sandbox.kext/Contents/MacOS/Sandbox',
+      timestamp: new Date().toISOString(), messageType: 'Error', processID: 0,
+    };
+    fs.appendFileSync(process.env.NONO_SIM_SPOOL, JSON.stringify(record) + '\n');
+    process.stderr.write(`cat: ${target}: Operation not permitted\n`);
+    process.exit(1);
+  }
+}
+for (const s of ignored) process.on(s, () => {});
+const r = spawnSync(program[0], program.slice(1), { stdio: 'inherit', argv0: program[0] });
+if (r.signal) {
+  process.removeAllListeners(r.signal);
+  process.kill(process.pid, r.signal);
+}
+process.exit(r.status ?? 126);
