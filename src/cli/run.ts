@@ -3,7 +3,7 @@
 // terminal passed straight through. Returns PROGRAM's exit status.
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { resolveAgent } from '../doctor/resolve-agent.js';
 import { programBlocked, blockedLine } from '../policy/agent-program.js';
 import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
@@ -205,21 +205,24 @@ interface AgentProcess {
   done: Promise<{ code: number; signal?: NodeJS.Signals; notFound?: boolean; startError?: string }>;
 }
 
-/** The agent with the terminal passed straight through (no prompts possible, or one-shot). */
+/**
+ * The agent with the terminal passed straight through (no prompts possible, or one-shot).
+ * node:child_process rather than execa on purpose: this process stays up for the whole session,
+ * and execa's module graph alone costs it ~13 MB of RSS (issue 12, item 15: `npm run bench`
+ * part 3) for one spawn with inherited stdio whose only result is the exit status.
+ */
 function startInherited(file: string, argv: string[], env: Record<string, string>, argv0: string | undefined): AgentProcess {
-  const child = execa(file, argv, { stdio: 'inherit', env, extendEnv: false, reject: false, argv0 });
-  return {
-    pid: child.pid,
-    kill: (sig) => child.kill(sig),
-    done: child.then((r) => {
-      if (r.failed && r.exitCode === undefined && !r.signal) {
-        // It never started: not found is 127, like a shell; anything else (not executable...) 126.
-        const notFound = (r as { code?: string }).code === 'ENOENT';
-        return { code: notFound ? 127 : 126, notFound, startError: notFound ? undefined : (r.shortMessage ?? 'cannot be started').split('\n')[0] };
-      }
-      return { code: r.exitCode ?? 0, signal: r.signal };
-    }),
-  };
+  const child = spawn(file, argv, { stdio: 'inherit', env, argv0: argv0 ?? file });
+  const done = new Promise<Awaited<AgentProcess['done']>>((resolve) => {
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      // It never started: not found is 127, like a shell; anything else (not executable...) 126.
+      if (child.pid !== undefined) return;
+      const notFound = e.code === 'ENOENT';
+      resolve({ code: notFound ? 127 : 126, notFound, startError: notFound ? undefined : `cannot be started (${e.code ?? e.message})` });
+    });
+    child.once('exit', (code, signal) => resolve({ code: code ?? 0, signal: signal ?? undefined }));
+  });
+  return { pid: child.pid, kill: (sig) => void child.kill(sig), done };
 }
 
 /** The agent in a pty that nono relays, so that a question can take the screen and give it back. */
