@@ -24,7 +24,15 @@ export function readStat(pid: number): ProcStat | undefined {
 
 function allStats(): ProcStat[] {
   const out: ProcStat[] = [];
-  for (const name of fs.readdirSync('/proc')) {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    // Out of descriptors (EMFILE/ENFILE) or /proc unreadable: no snapshot. Callers still have the
+    // root itself, and killCommandTree still signals the command's process group.
+    return out;
+  }
+  for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const s = readStat(Number(name));
     if (s) out.push(s);
