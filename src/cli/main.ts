@@ -8,6 +8,13 @@ import { packageRoot } from '../native/paths.js';
 import { PolicyError } from '../policy/resolved-policy.js';
 import { run, runHelpText } from './run.js';
 
+// A reader that went away (`nono profile list | head`) ends nono quietly, with the status a shell
+// gives a program killed by SIGPIPE (Node ignores that signal, so it would otherwise throw EPIPE).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(141);
+  throw e;
+});
+
 /** The version of the package this CLI belongs to, read from its package.json when it runs. */
 function packageVersion(): string {
   const file = path.join(packageRoot, 'package.json');

@@ -5,7 +5,7 @@ import type { Profile } from './profile-schema.js';
 
 export const BUILTIN_PROFILES: Record<string, Profile> = {
   default: {
-    description: 'Read the system and your home except credentials; write the working directory and a private temp dir; no TCP',
+    description: 'Read the system and your home except credentials; write the working directory and a private temp dir; network only through the nono proxy, a question per new host',
     groups: {
       include: [
         'system_read', 'home_read', 'tmp_write', 'deny_credentials', 'deny_shell_history',
