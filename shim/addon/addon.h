@@ -53,5 +53,7 @@ napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
 /* connect_guard.c */
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);
 napi_value nono_connect_guard_listeners_js(napi_env env, napi_callback_info info);
+/* live_approval.c */
+#include "live_approval.h"
 
 #endif
