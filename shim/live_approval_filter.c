@@ -33,7 +33,7 @@
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 #define RET_ERRNO(e) RET(SECCOMP_RET_ERRNO | ((e) & SECCOMP_RET_DATA))
 
-enum { L_NR = 3, L_NOTIFY = 11, L_SECCOMP = 12, L_DENY = 14, L_NOSYS = 15, L_ALLOW = 16, L_END = 17 };
+enum { L_NR = 3, L_NOTIFY = 10, L_NOSYS = 11, L_END = 12 };
 
 static const struct sock_filter live_program[] = {
     /* 0 */ LOAD(offsetof(struct seccomp_data, arch)),
@@ -43,21 +43,15 @@ static const struct sock_filter live_program[] = {
 #if defined(__x86_64__)
     /* 4: x32 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, TO(L_NOSYS, 4), TO(5, 4)),
 #else
-    /* 4 */ JEQ(4, 0xffffffffu, L_NOSYS, 5),
+    /* 4 */ JEQ(4, 0xffffffffu, L_NOSYS, 5), /* keeps the layout; never true */
 #endif
     /* 5 */ JEQ(5, SYS_openat, L_NOTIFY, 6),
     /* 6 */ JEQ(6, LIVE_NR_OPEN, L_NOTIFY, 7),
     /* 7 */ JEQ(7, SYS_openat2, L_NOTIFY, 8),
     /* 8 */ JEQ(8, LIVE_NR_CREAT, L_NOTIFY, 9),
-    /* 9 */ JEQ(9, SYS_seccomp, L_SECCOMP, 10),
-    /* 10 */ RET(SECCOMP_RET_ALLOW),
-    /* 11 = L_NOTIFY */ RET(SECCOMP_RET_USER_NOTIF),
-    /* 12 = L_SECCOMP: no listener of the command's own */
-    LOAD(offsetof(struct seccomp_data, args) + 8),
-    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, SECCOMP_FILTER_FLAG_NEW_LISTENER, TO(L_DENY, 13), TO(L_ALLOW, 13)),
-    /* 14 = L_DENY */ RET_ERRNO(EACCES),
-    /* 15 = L_NOSYS */ RET_ERRNO(ENOSYS),
-    /* 16 = L_ALLOW */ RET(SECCOMP_RET_ALLOW),
+    /* 9 */ RET(SECCOMP_RET_ALLOW),
+    /* 10 = L_NOTIFY */ RET(SECCOMP_RET_USER_NOTIF),
+    /* 11 = L_NOSYS */ RET_ERRNO(ENOSYS),
 };
 _Static_assert(sizeof live_program / sizeof live_program[0] == L_END, "a label no longer matches the program");
 #endif
@@ -66,7 +60,8 @@ int nono_install_live_approval_filter(void) {
 #if !defined(LIVE_ARCH)
   return -ENOSYS;
 #else
-  struct sock_fprog prog = {.len = L_END, .filter = (struct sock_filter *)live_program};
+  struct sock_fprog prog = {.len = L_END,
+                           .filter = (struct sock_filter *)live_program};
   long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                     SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
   return fd < 0 ? -errno : (int)fd;

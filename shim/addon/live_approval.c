@@ -184,7 +184,7 @@ static int on_open(struct live_cmd *c, const struct seccomp_notif *req, struct s
     default: return ANSWERED;
   }
   /* This slice holds reads only. O_PATH is never checked by Landlock. */
-  if ((flags & O_PATH) || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | __O_TMPFILE))) return ANSWERED;
+  if ((flags & O_PATH) || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | 020000000 /* O_TMPFILE without O_DIRECTORY */))) return ANSWERED;
   char path[PATH_MAX];
   if (read_cstr(c->listener, req, addr, path, sizeof path) != 0 || path[0] == '\0') return ANSWERED;
   /* Resolve as the command would: from its cwd or its dirfd, never through a magic link. */

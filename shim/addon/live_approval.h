@@ -1,10 +1,12 @@
 /*
- * Live approval of file opens (opt-in: `nono run --live-approval`). A command whose open() the
+ * Live approval of file opens (opt-in: `nono run --live-approval`). Not together with the
+ * connect guard: the kernel allows one seccomp listener per process (EBUSY for a second), so
+ * spawn refuses both at once; the two must share one filter and one thread to combine. A command whose open() the
  * session policy denies waits inside the system call while the person is asked; on "allow" the
  * supervisor opens the file itself and installs the descriptor in the command, which goes on
  * without being re-run.
  *
- *  1. In the vfork child, after the ordinary sandbox and before the connect guard: the filter of
+ *  1. In the vfork child, after the ordinary sandbox: the filter of
  *     shim/live_approval_filter.h; its listener goes to the supervisor over a socketpair and is
  *     closed before exec (the command never holds it).
  *  2. One thread per command (started here, not nono_notif_serve: an answer may come minutes

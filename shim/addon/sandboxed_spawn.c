@@ -103,7 +103,6 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
     report->err = err;
     _exit(127);
   }
-  /* Live approval's filter goes before the connect guard's, which refuses new listeners. */
   if (p->live.enabled && (err = nono_live_child(&p->live, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
@@ -201,6 +200,11 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
   p->restrict_flags = (uint32_t)flags;
   if (!nono_connect_guard_from_js(env, o, &p->guard)) return 0;
   if (!nono_live_from_js(env, o, &p->live)) return 0;
+  if (p->live.enabled && p->guard.enabled) {
+    /* One seccomp listener per process: the second filter would fail with EBUSY in the child. */
+    nono_throw(env, "spawn: liveApproval and connectGuard cannot be combined (one seccomp listener per process)");
+    return 0;
+  }
   if (!(v = nono_get_prop(env, o, "stdio"))) goto bad;
   for (uint32_t i = 0; i < 3; i++) {
     napi_value e;
