@@ -20,6 +20,7 @@ import type { CommandPolicy } from './command-policy.js';
 import { denialKey, type DenialHandler } from './denial-handler.js';
 import type { Denial } from './denials/types.js';
 import { explainLandlock } from '../policy/explain-landlock.js';
+import { realOrSelf } from '../policy/landlock-compiler.js';
 import { leastGrant } from './denials/least-grant.js';
 import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
@@ -405,7 +406,8 @@ export class Supervisor {
           );
         }
         // What was settled while the command waited is not asked about, nor re-run, again.
-        const kept = denials.filter((d, i) => works[i] && !run.live.keys.has(denialKey(d)));
+        // (A message may name a symlink to the file the live question showed: compare real paths.)
+        const kept = denials.filter((d, i) => works[i] && !run.live.keys.has(denialKey(d)) && !(d.path && run.live.keys.has(denialKey({ ...d, path: realOrSelf(d.path) }))));
         if (kept.length) {
           const grants = kept.map(leastGrant);
           const outcome = await this.o.denials.resolve(
