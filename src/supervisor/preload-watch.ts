@@ -23,19 +23,31 @@ const MAX_TRACKED = 8192;
 export class PreloadWatch {
   private readonly loaded = new Map<number, string>();
 
-  constructor(private readonly addon: NativeAddon, readonly socketPath: string, private readonly log: (l: string) => void) {}
+  /**
+   * `stream`: the macOS handshake (a stream connection per process, pid from LOCAL_PEERPID,
+   * shim/addon/handshake_stream.c); otherwise Linux's datagrams with SCM_CREDENTIALS.
+   */
+  constructor(
+    private readonly addon: NativeAddon,
+    readonly socketPath: string,
+    private readonly log: (l: string) => void,
+    private readonly transport: 'datagram' | 'stream' = 'datagram',
+  ) {}
 
   start(): void {
-    this.addon.listenHandshake(this.socketPath, (pid, _uid, payload) => {
+    const onMessage = (pid: number, _uid: number, payload: Buffer) => {
       const [version, exe] = payload.toString('utf8').split('\t');
       if (version !== 'v1' || !exe) return;
       if (this.loaded.size >= MAX_TRACKED) this.loaded.delete(this.loaded.keys().next().value!);
-      this.loaded.set(pid, exe);
-    });
+      this.loaded.set(pid, exe.replace(/\n$/, ''));
+    };
+    if (this.transport === 'stream') this.addon.listenHandshakeStream(this.socketPath, onMessage);
+    else this.addon.listenHandshake(this.socketPath, onMessage);
   }
 
   stop(): void {
-    this.addon.closeHandshake();
+    if (this.transport === 'stream') this.addon.closeHandshakeStream();
+    else this.addon.closeHandshake();
   }
 
   hasLoaded(pid: number): boolean {

@@ -50,7 +50,9 @@ if (probe) {
   const target = rest.join(' ');
   const d = decide(rules, op, target);
   if (!d.allowed) {
-    const tagged = d.rule !== 'default' ? `\n${process.env.NONO_SIM_TAG}:${d.rule.id}` : '';
+    // The session's tag: given by the test, or read from the profile as the kernel would carry it.
+    const tag = process.env.NONO_SIM_TAG ?? /\(with message "([^":]+):/.exec(sbpl)?.[1];
+    const tagged = d.rule !== 'default' ? `\n${tag}:${d.rule.id}` : '';
     const record = {
       eventMessage: `Sandbox: cat(${process.pid}) deny(1) ${op} ${target}${tagged}`,
       eventType: 'logEvent', subsystem: '', category: '', processImagePath: '/kernel',
