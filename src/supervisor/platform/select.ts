@@ -7,7 +7,6 @@
 import path from 'node:path';
 import type { NativeAddon } from '../../native/addon.js';
 import { nativeDir } from '../../native/paths.js';
-import { LOG_BINARY } from '../denials/seatbelt-monitor.js';
 import type { ProcessTable } from './process-table.js';
 
 export interface LinuxBackend {
@@ -49,7 +48,7 @@ export function backendFor(platform: NodeJS.Platform, addon: Pick<NativeAddon, '
   return {
     kind: 'darwin',
     helper: darwinPaths.seatbeltExec,
-    logBinary: LOG_BINARY,
+    logBinary: '/usr/bin/log', // LOG_BINARY (denials/seatbelt-monitor.ts), not imported: Linux never loads the monitor
     interposer: darwinPaths.interposer,
     processTable: addonProcessTable(addon),
     hostArch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
