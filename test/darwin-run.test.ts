@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/native/paths.js';
 import { decide, parseSbpl } from '../src/policy/sbpl-eval.js';
+import { CPU_ARM64, CPU_X86_64, buildThin, fat, plist } from './fixtures/doctor/macho-builder.js';
 
 const harness = path.join(packageRoot, 'test/helpers/darwin-run.mjs');
 const agent = path.join(packageRoot, 'test/fixtures/darwin/agent.mjs');
@@ -96,4 +97,55 @@ describe('nono run with the darwin backend (simulated Seatbelt)', () => {
     expect(out.stderr).toContain('no-such-agent-xyz: command not found');
     expect(fs.existsSync(rig.record)).toBe(false);
   });
+
+  it('DYLD route: the agent gets DYLD_INSERT_LIBRARIES (the dylib), not LD_PRELOAD; its handshake on the stream socket says it loaded', async () => {
+    rig = makeRig();
+    const dylib = path.join(rig.home, 'libnono-interpose.dylib');
+    const out = await nonoRun(rig, ['--interposer', dylib, '--', process.execPath, agent, 'exit 0'], { AGENT_HANDSHAKE: '1' });
+    expect(out.code).toBe(0);
+    const [agentRun] = records(rig);
+    expect(agentRun.env.DYLD_INSERT_LIBRARIES).toBe(dylib);
+    expect(agentRun.env.LD_PRELOAD).toBeUndefined();
+    expect(agentRun.env.CLAUDE_CODE_SHELL_PREFIX).toBeUndefined();
+    expect(out.stderr).not.toContain('interposer');
+    expect(events(rig).find((e) => e.event === 'preload')).toMatchObject({ agent: true, status: 'loaded', exe: process.execPath });
+  });
+
+  it('an agent that never reports on the handshake is named once, after the start', async () => {
+    rig = makeRig();
+    const out = await nonoRun(rig, ['--', process.execPath, agent, 'exit 0']);
+    expect(out.code).toBe(0);
+    expect(out.stderr.match(/did not load nono's interposer/g)).toHaveLength(1);
+    expect(events(rig).find((e) => e.event === 'preload')).toMatchObject({ agent: true, status: 'missing', cause: 'unknown' });
+  });
+
+  it('a hardened-runtime Mach-O agent: one line at the start with the cause, the shell prefix turned on, confirmed by the missing handshake', async () => {
+    rig = makeRig();
+    // Signed like a published Developer ID CLI: CS_RUNTIME on both slices, no DYLD entitlement.
+    const hardened = { cdFlags: [0x10000], entitlementsXml: plist({}) };
+    const claude = path.join(rig.home, 'bin', 'claude');
+    fs.mkdirSync(path.dirname(claude));
+    fs.writeFileSync(claude, fat([{ cputype: CPU_ARM64, data: buildThin({ cputype: CPU_ARM64, signature: hardened }) }, { cputype: CPU_X86_64, data: buildThin({ cputype: CPU_X86_64, signature: hardened }) }]), { mode: 0o755 });
+    const out = await nonoRun(rig, ['--', claude]);
+    const lines = out.stderr.split('\n').filter((l) => l.includes("will not load nono's interposer"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`${claude}: signed with the hardened runtime (CS_RUNTIME)`);
+    expect(lines[0]).toContain('CLAUDE_CODE_SHELL_PREFIX (turned on)');
+    const [agentRun] = records(rig);
+    expect(agentRun.program).toEqual([claude]);
+    expect(agentRun.env.CLAUDE_CODE_SHELL_PREFIX).toMatch(/\/proxy-bin\/nono-prefix$/);
+    expect(agentRun.env.DYLD_INSERT_LIBRARIES).toBeTruthy(); // set anyway: children that are not hardened honour it
+    // (A Mach-O cannot run here: the double fails to exec it.) The check after the start agrees.
+    expect(events(rig).find((e) => e.event === 'preload')).toMatchObject({ agent: true, status: 'missing', cause: 'stripped' });
+    expect(out.stderr.match(/interposer/g)).toHaveLength(1);
+  });
+
+  it('a restricted Mach-O (__RESTRICT,__restrict) is named with its own cause', async () => {
+    rig = makeRig();
+    const agentFile = path.join(rig.home, 'restricted-agent');
+    fs.writeFileSync(agentFile, buildThin({ cputype: CPU_ARM64, restrictSegment: true }), { mode: 0o755 });
+    const out = await nonoRun(rig, ['--', agentFile]);
+    expect(out.stderr).toContain(`${agentFile}: it has a __RESTRICT,__restrict section`);
+  });
 });
+

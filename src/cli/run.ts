@@ -10,11 +10,11 @@ import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadablePath } from '../supervisor/preload-path.js';
-import { preloadWarning } from '../supervisor/preload-watch.js';
+import { evaluateAgentHandshake, preloadWarning } from '../supervisor/preload-watch.js';
 import type { PlatformBackend } from '../supervisor/platform/select.js';
 import { startPlatformSession, type AnySession } from '../supervisor/start-platform-session.js';
 import { findOnPath } from '../doctor/preload-verdict.js';
-import { chooseProfile, execFailureLine, readExecFailure } from './agent-start.js';
+import { chooseProfile, dyldStartLine, dyldStripped, execFailureLine, readExecFailure } from './agent-start.js';
 import type { ProxyClient } from '../supervisor/network/proxy-clients.js';
 import { SessionProxy } from '../supervisor/network/proxy-server.js';
 import { EventSink } from './json-events.js';
@@ -109,9 +109,13 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
   }
+  // macOS: an agent whose Mach-O makes dyld drop DYLD_INSERT_LIBRARIES is said at the start, and
+  // the routes that still work are turned on (the SHELL proxy always is; the shell prefix here).
+  const stripped = s.platform === 'darwin' && !opts.oneShot ? dyldStripped(agent, process.env.PATH ?? '/usr/bin:/bin') : undefined;
+  if (stripped) say(dyldStartLine(program, stripped));
   let env: Record<string, string>;
   try {
-    env = agentEnvironment(s.agentEnv, opts.shellPrefix, s.platform === 'darwin' ? s.backend.interposer : preloadablePath(s.session.dir), s.platform);
+    env = agentEnvironment(s.agentEnv, opts.shellPrefix || stripped !== undefined, s.platform === 'darwin' ? s.backend.interposer : preloadablePath(s.session.dir), s.platform);
   } catch (e) {
     s.close();
     events.close();
@@ -172,6 +176,14 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     checked = true;
     // An agent that never started loaded nothing: its exec failure is the news, not the interposer.
     if (execFailed()) return;
+    if (s.platform === 'darwin') {
+      const exe = agent?.executable ?? agent?.resolved ?? program;
+      const f = evaluateAgentHandshake(s.preloadWatch, child.pid, exe, stripped);
+      events.emit({ event: 'preload', agent: true, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });
+      // Already said at the start: the missing handshake only confirms it.
+      if (f.status === 'missing' && !stripped) say(preloadWarning(f, true, sandboxAgent));
+      return;
+    }
     for (const f of s.preloadWatch.evaluate(child.pid, program, env.PATH!, sandboxAgent)) {
       const agent = f.pid === child.pid;
       events.emit({ event: 'preload', agent, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });

@@ -20,6 +20,7 @@ import { chooseNetworkMode } from './network/network-mode.js';
 import { SessionNetwork } from './network/session-network.js';
 import { DarwinPlatform } from './platform/darwin.js';
 import { logDeps } from './platform/darwin-log.js';
+import { ancestorsWith } from './platform/process-table.js';
 import type { DarwinBackend } from './platform/select.js';
 import { PreloadWatch } from './preload-watch.js';
 import { createSession } from './session.js';
@@ -116,7 +117,7 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       onCommandEnd: opts.onCommandEnd,
     });
     supervisor.start();
-    const preloadWatch = new PreloadWatch(addon, handshake, log, 'stream');
+    const preloadWatch = new PreloadWatch(addon, handshake, log, 'stream', (pid) => ancestorsWith(backend.processTable, pid));
     preloadWatch.start();
     const commandSeatbelt = platform.policy.current.compiled;
     log(`session ${session.id}: Seatbelt, ${commandSeatbelt.rules.length} command rules, agent profile ${agentProfileFile}, network ${mode.kind}, socket ${session.socketPath}`);

@@ -42,7 +42,9 @@ try {
 } catch (e) {
   die(`the sandbox refused the profile ${profile}: ${e.message}`);
 }
-fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored }) + '\n');
+// What dyld would see: the preload variable and Claude Code's wrapping point, as given to it.
+const dyld = { DYLD_INSERT_LIBRARIES: process.env.DYLD_INSERT_LIBRARIES, LD_PRELOAD: process.env.LD_PRELOAD, CLAUDE_CODE_SHELL_PREFIX: process.env.CLAUDE_CODE_SHELL_PREFIX };
+fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored, env: dyld }) + '\n');
 
 const probe = process.env.NONO_SIM_PROBE;
 if (probe) {
