@@ -61,7 +61,9 @@ if (probe) {
       senderImagePath: '/System/Library/Extensions/Sandbox.kext/Contents/MacOS/Sandbox',
       timestamp: new Date().toISOString(), messageType: 'Error', processID: 0,
     };
-    fs.appendFileSync(process.env.NONO_SIM_SPOOL, JSON.stringify(record) + '\n');
+    // NONO_SIM_LOG=off: the kernel's line never reaches the log (dropped, or late beyond the
+    // fallback's window); only the command's own message says what happened.
+    if (process.env.NONO_SIM_LOG !== 'off') fs.appendFileSync(process.env.NONO_SIM_SPOOL, JSON.stringify(record) + '\n');
     process.stderr.write(`cat: ${target}: Operation not permitted\n`);
     process.exit(1);
   }
