@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as pty from 'node-pty';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/native/paths.js';
 import { decide, parseSbpl } from '../src/policy/sbpl-eval.js';
@@ -146,6 +147,37 @@ describe('nono run with the darwin backend (simulated Seatbelt)', () => {
     fs.writeFileSync(agentFile, buildThin({ cputype: CPU_ARM64, restrictSegment: true }), { mode: 0o755 });
     const out = await nonoRun(rig, ['--', agentFile]);
     expect(out.stderr).toContain(`${agentFile}: it has a __RESTRICT,__restrict section`);
+  });
+
+  it('the question through a real terminal: TerminalPrompter in a pty, a key press, and the re-run under a wider SBPL', async () => {
+    rig = makeRig();
+    const key = path.join(rig.home, '.ssh', 'id_rsa');
+    let screen = '';
+    const p = pty.spawn(process.execPath, [harness, '--', process.execPath, agent, `cat ${key}`], {
+      cwd: rig.work,
+      cols: 200,
+      rows: 40,
+      env: { ...rig.env, TERM: 'xterm-256color', AGENT_PROBE: `file-read-data ${key}` },
+    });
+    p.onData((d) => (screen += d));
+    const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
+    const waitFor = async (text: string, ms = 20_000) => {
+      const end = Date.now() + ms;
+      while (!screen.includes(text)) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${text}; screen so far:\n${screen}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await waitFor('nono: the sandbox denied part of a command');
+    expect(screen).toContain(`denied   read ${key}`);
+    p.write('o');
+    expect(await exit).toBe(0);
+    expect(screen).toContain('PRIVATE KEY');
+    expect(screen).toContain('nono: re-running this command with read');
+    const [agentRun, first, second] = records(rig);
+    expect(agentRun.profile).toMatch(/agent\.sb$/);
+    expect(decide(parseSbpl(first.sbpl), 'file-read-data', key).allowed).toBe(false);
+    expect(decide(parseSbpl(second.sbpl), 'file-read-data', key).allowed).toBe(true);
   });
 });
 
