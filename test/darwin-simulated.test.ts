@@ -185,4 +185,24 @@ describe('macOS orchestration against a simulated Seatbelt (darwin backend on Li
     expect(r.stderr).toContain(`nono: the sandbox denied read of ${key}`);
     expect(records(sim)).toHaveLength(1);
   });
+
+  it('a denial that only shows on stderr (nothing in the log) is found there, checked with the SBPL evaluator, asked about and re-run', async () => {
+    sim = await startSim('once');
+    const key = path.join(sim.home, '.ssh', 'id_rsa');
+    const r = await run(sim, `cat ${key}`, { NONO_SIM_PROBE: `file-read-data ${key}`, NONO_SIM_LOG: 'off' });
+    expect(fs.readFileSync(sim.spool, 'utf8')).toBe('');
+    expect(sim.asked).toHaveLength(1);
+    expect(sim.asked[0]!.denials).toMatchObject([{ op: 'read', path: key, source: 'stderr' }]);
+    expect(r).toMatchObject({ code: 0, stdout: 'PRIVATE KEY\n' });
+  });
+
+  it('stderr alone is not evidence: a path the SBPL allows is never asked about', async () => {
+    sim = await startSim('once');
+    const mine = path.join(sim.home, 'project', 'notes.txt');
+    fs.writeFileSync(mine, 'x');
+    const r = await run(sim, `echo "cat: ${mine}: Operation not permitted" >&2; exit 1`, { NONO_SIM_LOG: 'off' });
+    expect(r.code).toBe(1);
+    expect(sim.asked).toHaveLength(0);
+  });
 });
+

@@ -2,6 +2,7 @@
 // was given (the built-in one of an agent `nono doctor` recognises), and, when the agent's exec
 // failed inside its sandbox, the one line that says what could not be run and how to allow it.
 import fs from 'node:fs';
+import { analyzeExecutable, sniffFormat } from '../doctor/executable.js';
 import { readHead } from '../doctor/preload-verdict.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { blockedLine, programBlocked, programFiles } from '../policy/agent-program.js';
@@ -76,4 +77,41 @@ export function execFailureLine(program: string, f: ExecFailure, agent: AgentRes
   }
   const why = f.errno === ENOENT ? 'a file it needs was not found' : f.message;
   return { code: 126, line: `${program} cannot start inside the agent sandbox: its exec failed (${why}); \`nono doctor --agent ${program}\` shows how it is started` };
+}
+
+/** macOS: a file on the way to the agent that makes dyld drop DYLD_INSERT_LIBRARIES. */
+export interface DyldStrip {
+  file: string;
+  role: string;
+  reason: string;
+}
+
+/**
+ * Reads the agent's chain as `nono doctor --agent` does (src/doctor/macho-verdict.ts): the first
+ * Mach-O file on it that is hardened without the DYLD entitlement, restricted, setuid or
+ * SIP-protected (a `#!/usr/bin/env node` launcher loses the variable at env) decides.
+ */
+export function dyldStripped(agent: AgentResolution | undefined, pathVar: string): DyldStrip | undefined {
+  for (const f of agent?.files ?? []) {
+    let head: Buffer;
+    try {
+      head = readHead(f.path, 64);
+    } catch {
+      continue;
+    }
+    if (sniffFormat(head) !== 'macho') continue;
+    const r = analyzeExecutable(f.path, { pathVar });
+    if (r.preload === 'stripped' || r.preload === 'ignored') return { file: f.path, role: f.role, reason: r.reason };
+  }
+  return undefined;
+}
+
+/** The one line at the start, with the cause and the routes that still work. */
+export function dyldStartLine(program: string, s: DyldStrip): string {
+  const which = s.role === 'program' ? s.file : `${s.file} (its ${s.role === 'interpreter' ? 'interpreter' : 'native binary'})`;
+  return (
+    `warning: ${program} will not load nono's interposer: ${which}: ${s.reason}. ` +
+    `Its shell commands reach nono through $SHELL (proxy-bin/bash) and CLAUDE_CODE_SHELL_PREFIX (turned on); ` +
+    `commands it starts any other way run only inside the agent sandbox.`
+  );
 }

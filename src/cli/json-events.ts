@@ -5,6 +5,8 @@ import fs from 'node:fs';
 
 export type NonoEvent =
   | { event: 'session'; id: string; socket: string; landlockAbi: number; rules: number; tcp: 'blocked' | 'open'; network: 'open' | 'blocked' | 'proxy'; proxyPort?: number }
+  /** macOS: Seatbelt instead of Landlock (the TCP rules are in the SBPL). */
+  | { event: 'session'; id: string; socket: string; sandbox: 'seatbelt'; rules: number; network: 'open' | 'blocked' | 'proxy'; proxyPort?: number }
   | { event: 'preload'; agent: boolean; pid: number; exe: string; status: 'loaded' | 'missing'; cause?: string; reason?: string }
   | { event: 'command'; seq: number; pid: number; route: string; argv: string[]; cwd: string; exit?: { code: number } | { signal: number }; killedBecause?: string; durationMs?: number }
   | { event: 'exit'; code: number; signal?: string };

@@ -10,9 +10,11 @@ import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadablePath } from '../supervisor/preload-path.js';
-import { preloadWarning } from '../supervisor/preload-watch.js';
-import { startSession } from '../supervisor/start-session.js';
-import { chooseProfile, execFailureLine, readExecFailure } from './agent-start.js';
+import { evaluateAgentHandshake, preloadWarning } from '../supervisor/preload-watch.js';
+import type { PlatformBackend } from '../supervisor/platform/select.js';
+import { startPlatformSession, type AnySession } from '../supervisor/start-platform-session.js';
+import { findOnPath } from '../doctor/preload-verdict.js';
+import { chooseProfile, dyldStartLine, dyldStripped, execFailureLine, readExecFailure } from './agent-start.js';
 import type { ProxyClient } from '../supervisor/network/proxy-clients.js';
 import { SessionProxy } from '../supervisor/network/proxy-server.js';
 import { EventSink } from './json-events.js';
@@ -33,6 +35,8 @@ export interface RunOptions {
   onDenial: 'prompt' | 'deny';
   /** --live-approval: denied reads wait for the answer instead of a re-run (Linux). */
   liveApproval?: boolean;
+  /** The sandbox backend; unset: the one for process.platform (tests pass the darwin doubles). */
+  backend?: PlatformBackend;
 }
 
 export interface RunOutcome {
@@ -44,13 +48,14 @@ export interface RunOutcome {
 /** How long after the start nono decides whether the interposer reached the agent. */
 const PRELOAD_CHECK_MS = 1500;
 
-function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean, interposer: string): Record<string, string> {
+function agentEnvironment(additions: Record<string, string>, shellPrefix: boolean, interposer: string, platform: AnySession['platform']): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, additions);
   env.PATH = [proxyPathDir, env.PATH ?? '/usr/bin:/bin'].join(':');
-  // Keep whatever the user preloads, after ours.
-  env.LD_PRELOAD = [interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
+  // Keep whatever the user preloads, after ours (dyld separates with colons, ld.so with spaces).
+  if (platform === 'darwin') env.DYLD_INSERT_LIBRARIES = [interposer, env.DYLD_INSERT_LIBRARIES].filter(Boolean).join(':');
+  else env.LD_PRELOAD = [interposer, env.LD_PRELOAD].filter(Boolean).join(' ');
   if (shellPrefix) env.CLAUDE_CODE_SHELL_PREFIX = path.join(proxyBinDir, 'nono-prefix');
   return env;
 }
@@ -70,9 +75,9 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   // Bound before the session exists: its port goes into every command's Landlock rules. The
   // session closes it again when commands are not proxied (--allow-net, or blocked TCP).
   const proxy = await SessionProxy.open<ProxyClient>();
-  let s: ReturnType<typeof startSession>;
+  let s: AnySession;
   try {
-    s = startSession({
+    s = await startPlatformSession({
       proxy,
       workdir: process.cwd(),
       profile: chosen.profile,
@@ -85,7 +90,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
       argv: [program, ...args],
       onCommandEnd: (r) =>
         events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
-    });
+    }, opts.backend);
   } catch (e) {
     await proxy.close(); // a listener left open would keep nono running
     throw e;
@@ -94,30 +99,35 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     event: 'session',
     id: s.session.id,
     socket: s.session.socketPath,
-    landlockAbi: s.commandPolicy.abi,
-    rules: s.commandPolicy.rules.length,
-    tcp: s.commandPolicy.handledNet ? 'blocked' : 'open',
+    ...(s.platform === 'linux'
+      ? { landlockAbi: s.commandPolicy.abi, rules: s.commandPolicy.rules.length, tcp: s.commandPolicy.handledNet ? 'blocked' : 'open' }
+      : { sandbox: 'seatbelt' as const, rules: s.commandSeatbelt.rules.length }),
     ...(s.agentProgramGrants.length ? { agentProgram: s.agentProgramGrants } : {}),
     network: s.network.mode.kind,
     proxyPort: s.network.proxyPort,
   });
   // Said at every start: the person relies on host lists that are weaker than they look.
   for (const n of s.network.notices) say(n);
-  if (s.live && !s.live.active) say(`--live-approval is not active: ${s.live.why}; denied commands are re-run with the grant instead`);
+  const liveOff = s.live && !s.live.active ? s.live.why : opts.liveApproval && s.platform === 'darwin' ? 'it is built on Linux seccomp user notifications, which macOS does not have' : undefined;
+  if (liveOff) say(`--live-approval is not active: ${liveOff}; denied commands are re-run with the grant instead`);
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
   }
+  // macOS: an agent whose Mach-O makes dyld drop DYLD_INSERT_LIBRARIES is said at the start, and
+  // the routes that still work are turned on (the SHELL proxy always is; the shell prefix here).
+  const stripped = s.platform === 'darwin' && !opts.oneShot ? dyldStripped(agent, process.env.PATH ?? '/usr/bin:/bin') : undefined;
+  if (stripped) say(dyldStartLine(program, stripped));
   let env: Record<string, string>;
   try {
-    env = agentEnvironment(s.agentEnv, opts.shellPrefix, preloadablePath(s.session.dir));
+    env = agentEnvironment(s.agentEnv, opts.shellPrefix || stripped !== undefined, s.platform === 'darwin' ? s.backend.interposer : preloadablePath(s.session.dir), s.platform);
   } catch (e) {
     s.close();
     events.close();
     throw e;
   }
   // Never start blind: an agent its sandbox cannot even run gets one line, not an empty screen.
-  const blocked = sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(s.agentPolicy, agent) : undefined;
+  const blocked = s.platform === 'linux' && sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(s.agentPolicy, agent) : undefined;
   if (blocked) {
     say(blockedLine(program, blocked));
     events.emit({ event: 'exit', code: 126 });
@@ -131,8 +141,22 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   let argv = args;
   // Where the exec helper reports a failed exec (empty once the agent really started).
   const execReport = path.join(s.session.dir, 'agent-exec');
-  const execFailed = () => (sandboxAgent ? readExecFailure(execReport) : undefined);
-  if (sandboxAgent) {
+  const execFailed = () => (sandboxAgent && s.platform === 'linux' ? readExecFailure(execReport) : undefined);
+  if (sandboxAgent && s.platform === 'darwin') {
+    // Seatbelt: the agent's own SBPL, applied by nono-seatbelt-exec before it execs the agent;
+    // nono itself (the supervisor) stays outside every sandbox. The helper wants an absolute path.
+    const resolved = agent?.resolved ?? (program.includes('/') ? path.resolve(program) : findOnPath(program, process.env.PATH ?? '/usr/bin:/bin'));
+    if (!resolved) {
+      say(`${program}: command not found`);
+      events.emit({ event: 'exit', code: 127 });
+      s.audit.write({ type: 'session-end', code: 127 });
+      s.close();
+      events.close();
+      return { code: 127 };
+    }
+    file = s.backend.helper;
+    argv = ['--profile', s.agentProfileFile, '--', resolved, ...args];
+  } else if (sandboxAgent && s.platform === 'linux') {
     file = nativePaths.execHelper;
     argv = [...execHelperArgs(s.agentPolicy), '--exec-report', execReport, '--', program, ...args];
   } else if (!opts.oneShot) {
@@ -157,6 +181,14 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     checked = true;
     // An agent that never started loaded nothing: its exec failure is the news, not the interposer.
     if (execFailed()) return;
+    if (s.platform === 'darwin') {
+      const exe = agent?.executable ?? agent?.resolved ?? program;
+      const f = evaluateAgentHandshake(s.preloadWatch, child.pid, exe, stripped);
+      events.emit({ event: 'preload', agent: true, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });
+      // Already said at the start: the missing handshake only confirms it.
+      if (f.status === 'missing' && !stripped) say(preloadWarning(f, true, sandboxAgent));
+      return;
+    }
     for (const f of s.preloadWatch.evaluate(child.pid, program, env.PATH!, sandboxAgent)) {
       const agent = f.pid === child.pid;
       events.emit({ event: 'preload', agent, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });
@@ -170,7 +202,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     // A short-lived agent: decide now, from what it reported while it ran.
     checkPreload();
     const failure = execFailed();
-    if (failure) {
+    if (failure && s.platform === 'linux') {
       const { code, line } = execFailureLine(program, failure, agent, s.agentPolicy);
       say(line);
       events.emit({ event: 'exit', code });

@@ -23,23 +23,56 @@ const MAX_TRACKED = 8192;
 export class PreloadWatch {
   private readonly loaded = new Map<number, string>();
 
-  constructor(private readonly addon: NativeAddon, readonly socketPath: string, private readonly log: (l: string) => void) {}
+  /**
+   * `stream`: the macOS handshake (a stream connection per process, pid from LOCAL_PEERPID,
+   * shim/addon/handshake_stream.c); otherwise Linux's datagrams with SCM_CREDENTIALS.
+   */
+  constructor(
+    private readonly addon: NativeAddon,
+    readonly socketPath: string,
+    private readonly log: (l: string) => void,
+    private readonly transport: 'datagram' | 'stream' = 'datagram',
+    /** macOS: a reporting process's ancestors, read while it is connected (the process table):
+     * the agent counts as reached when it or a process it started (a launcher's child) reported. */
+    private readonly ancestorsOf?: (pid: number) => number[],
+  ) {}
+
+  /** pid -> its ancestors when it reported (macOS only). */
+  private readonly lineage = new Map<number, number[]>();
 
   start(): void {
-    this.addon.listenHandshake(this.socketPath, (pid, _uid, payload) => {
+    const onMessage = (pid: number, _uid: number, payload: Buffer) => {
       const [version, exe] = payload.toString('utf8').split('\t');
       if (version !== 'v1' || !exe) return;
       if (this.loaded.size >= MAX_TRACKED) this.loaded.delete(this.loaded.keys().next().value!);
-      this.loaded.set(pid, exe);
-    });
+      this.loaded.set(pid, exe.replace(/\n$/, ''));
+      if (this.ancestorsOf) {
+        if (this.lineage.size >= MAX_TRACKED) this.lineage.delete(this.lineage.keys().next().value!);
+        try {
+          this.lineage.set(pid, this.ancestorsOf(pid));
+        } catch {
+          /* no process table: the pid alone */
+        }
+      }
+    };
+    if (this.transport === 'stream') this.addon.listenHandshakeStream(this.socketPath, onMessage);
+    else this.addon.listenHandshake(this.socketPath, onMessage);
   }
 
   stop(): void {
-    this.addon.closeHandshake();
+    if (this.transport === 'stream') this.addon.closeHandshakeStream();
+    else this.addon.closeHandshake();
   }
 
   hasLoaded(pid: number): boolean {
     return this.loaded.has(pid);
+  }
+
+  /** The executable `pid`, or a process it started, reported on the handshake, if one did. */
+  reported(pid: number): string | undefined {
+    if (this.loaded.has(pid)) return this.loaded.get(pid);
+    for (const [child, up] of this.lineage) if (up.includes(pid)) return this.loaded.get(child);
+    return undefined;
   }
 
   /**
@@ -71,6 +104,18 @@ export class PreloadWatch {
     for (const f of findings) this.log(`interposer ${f.status} in pid ${f.pid} (${f.exe})${f.reason ? `: ${f.reason}` : ''}`);
     return findings;
   }
+}
+
+/**
+ * macOS (no /proc): the agent itself, by the pid nono started (the helper execs into it). `known`
+ * is what was read from its Mach-O at the start; a missing handshake confirms it.
+ */
+export function evaluateAgentHandshake(watch: PreloadWatch, agentPid: number, exe: string, known?: { reason: string }): PreloadFinding {
+  const reported = watch.reported(agentPid);
+  if (reported) return { pid: agentPid, exe: reported, status: 'loaded' };
+  return known
+    ? { pid: agentPid, exe, status: 'missing', cause: 'stripped', reason: known.reason }
+    : { pid: agentPid, exe, status: 'missing', cause: 'unknown', reason: 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)' };
 }
 
 function exeOf(pid: number): string | undefined {

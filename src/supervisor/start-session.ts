@@ -66,6 +66,7 @@ export interface SessionOptions {
 }
 
 export interface RunningSession {
+  platform: 'linux';
   session: Session;
   supervisor: Supervisor;
   preloadWatch: PreloadWatch;
@@ -85,7 +86,7 @@ export interface RunningSession {
   close(): void;
 }
 
-function userShell(): string {
+export function userShell(): string {
   const s = process.env.SHELL;
   if (s && path.isAbsolute(s) && !path.resolve(s).startsWith(proxyBinDir + path.sep) && fs.existsSync(s)) return s;
   return '/bin/bash';
@@ -97,7 +98,7 @@ function userShell(): string {
  * itself (HOME is read-only to it). nono creates them (0700), only inside HOME, only for
  * read-write directory entries the profile itself lists.
  */
-function createProfileDirs(policy: ResolvedPolicy, home: string): void {
+export function createProfileDirs(policy: ResolvedPolicy, home: string): void {
   for (const g of [...policy.agent.grants, ...policy.grants]) {
     if (!g.explicit || g.kind !== 'dir' || g.access !== 'readwrite' || !g.source.includes('filesystem.allow')) continue;
     if (!g.path.startsWith(home + path.sep) || fs.existsSync(g.path)) continue;
@@ -212,6 +213,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       TMPDIR: session.privateTmp,
     };
     return {
+      platform: 'linux',
       session,
       supervisor,
       preloadWatch,

@@ -42,7 +42,9 @@ try {
 } catch (e) {
   die(`the sandbox refused the profile ${profile}: ${e.message}`);
 }
-fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored }) + '\n');
+// What dyld would see: the preload variable and Claude Code's wrapping point, as given to it.
+const dyld = { DYLD_INSERT_LIBRARIES: process.env.DYLD_INSERT_LIBRARIES, LD_PRELOAD: process.env.LD_PRELOAD, CLAUDE_CODE_SHELL_PREFIX: process.env.CLAUDE_CODE_SHELL_PREFIX };
+fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored, env: dyld }) + '\n');
 
 const probe = process.env.NONO_SIM_PROBE;
 if (probe) {
@@ -50,14 +52,18 @@ if (probe) {
   const target = rest.join(' ');
   const d = decide(rules, op, target);
   if (!d.allowed) {
-    const tagged = d.rule !== 'default' ? `\n${process.env.NONO_SIM_TAG}:${d.rule.id}` : '';
+    // The session's tag: given by the test, or read from the profile as the kernel would carry it.
+    const tag = process.env.NONO_SIM_TAG ?? /\(with message "([^":]+):/.exec(sbpl)?.[1];
+    const tagged = d.rule !== 'default' ? `\n${tag}:${d.rule.id}` : '';
     const record = {
       eventMessage: `Sandbox: cat(${process.pid}) deny(1) ${op} ${target}${tagged}`,
       eventType: 'logEvent', subsystem: '', category: '', processImagePath: '/kernel',
       senderImagePath: '/System/Library/Extensions/Sandbox.kext/Contents/MacOS/Sandbox',
       timestamp: new Date().toISOString(), messageType: 'Error', processID: 0,
     };
-    fs.appendFileSync(process.env.NONO_SIM_SPOOL, JSON.stringify(record) + '\n');
+    // NONO_SIM_LOG=off: the kernel's line never reaches the log (dropped, or late beyond the
+    // fallback's window); only the command's own message says what happened.
+    if (process.env.NONO_SIM_LOG !== 'off') fs.appendFileSync(process.env.NONO_SIM_SPOOL, JSON.stringify(record) + '\n');
     process.stderr.write(`cat: ${target}: Operation not permitted\n`);
     process.exit(1);
   }

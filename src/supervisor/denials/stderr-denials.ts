@@ -22,12 +22,39 @@ import { NET } from '../../policy/landlock-rights.js';
 import type { Denial, DenialOp } from './types.js';
 import { nearestExistingDir } from './least-grant.js';
 
+/**
+ * "Is this really denied?", asked of the platform's policy: Landlock's compiled rules on Linux,
+ * the SBPL evaluator on macOS (platform/darwin.ts). Candidates the policy allows are dropped.
+ */
+export interface DenialOracle {
+  /** The errnos this sandbox refuses file operations with (Landlock: EACCES; Seatbelt: EPERM). */
+  fsErrnos: ReadonlyArray<'EACCES' | 'EPERM'>;
+  /** Throws when the path cannot be judged (the candidate is skipped). */
+  fsDenied(path: string, op: Operation): boolean;
+  netDenied(op: 'connect' | 'bind', port: number | undefined): boolean;
+}
+
+/** Linux: Landlock refuses with EACCES; the compiled ruleset and its TCP rights decide. */
+export function landlockOracle(compiled: CompiledLandlock): DenialOracle {
+  return {
+    fsErrnos: ['EACCES'],
+    fsDenied: (p, op) => !explainLandlock(compiled, p, op).allowed,
+    netDenied(op, port) {
+      const right = op === 'connect' ? NET.CONNECT_TCP : NET.BIND_TCP;
+      if (!(compiled.handledNet & right)) return false;
+      return !(port !== undefined && compiled.tcpPorts.some((t) => t.port === port && (t.rights & right) !== 0));
+    },
+  };
+}
+
 export interface StderrContext {
   /** Where the command started: relative paths in messages are relative to it. */
   cwd: string;
   exitCode: number | null;
   signal?: number | null;
-  compiled: CompiledLandlock;
+  /** Linux's compiled policy (turned into landlockOracle); or, on any platform, `oracle`. */
+  compiled?: CompiledLandlock;
+  oracle?: DenialOracle;
   /** Whose file permissions the command had; default this process's (the supervisor runs
    * commands as itself). Only used to tell file-mode refusals from the sandbox's. */
   uid?: number;
@@ -624,10 +651,10 @@ function modesAllow(op: Operation, p: string, who: Creds): boolean {
   }
 }
 
-function checkFs(c: FsCandidate, ctx: StderrContext, who: Creds): Denial[] {
+function checkFs(c: FsCandidate, oracle: DenialOracle, ctx: StderrContext, who: Creds): Denial[] {
   // Landlock refuses with EACCES; EPERM and EROFS come from elsewhere (ownership, immutable
-  // files, read-only mounts), and a grant would not change them.
-  if (c.errno !== 'EACCES') return [];
+  // files, read-only mounts), and a grant would not change them. Seatbelt refuses with EPERM.
+  if (!(oracle.fsErrnos as readonly string[]).includes(c.errno)) return [];
   const abs: FsCandidate = { ...c, path: path.resolve(ctx.cwd, c.path), dest: c.dest && path.resolve(ctx.cwd, c.dest) };
   // Alternatives stop at the first one the policy denies; a rename needs both of its sides, so
   // both are reported when both are denied (a re-run with one grant would fail on the other).
@@ -641,7 +668,7 @@ function checkFs(c: FsCandidate, ctx: StderrContext, who: Creds): Denial[] {
     dirs.add(dir);
     let allowed: boolean;
     try {
-      allowed = explainLandlock(ctx.compiled, check.path, check.op).allowed;
+      allowed = !oracle.fsDenied(check.path, check.op);
     } catch {
       continue;
     }
@@ -653,12 +680,10 @@ function checkFs(c: FsCandidate, ctx: StderrContext, who: Creds): Denial[] {
   return out;
 }
 
-function checkNet(c: NetCandidate, compiled: CompiledLandlock): Denial | null {
+function checkNet(c: NetCandidate, oracle: DenialOracle): Denial | null {
   // A refused, timed-out or unreachable connect reached the network: the sandbox let it through.
-  if (c.errno !== 'EACCES' && c.errno !== 'unstated') return null;
-  const right = c.op === 'connect' ? NET.CONNECT_TCP : NET.BIND_TCP;
-  if (!(compiled.handledNet & right)) return null;
-  if (c.port !== undefined && compiled.tcpPorts.some((t) => t.port === c.port && (t.rights & right) !== 0)) return null;
+  if (!(oracle.fsErrnos as readonly string[]).includes(c.errno) && c.errno !== 'unstated') return null;
+  if (!oracle.netDenied(c.op, c.port)) return null;
   const d: Denial = { op: c.op, evidence: c.evidence.trim().slice(0, 400), source: 'stderr' };
   if (c.port !== undefined) d.port = c.port;
   if (c.host) d.host = c.host;
@@ -672,10 +697,12 @@ export function detectStderrDenials(stderr: string, ctx: StderrContext): Denial[
     uid: ctx.uid ?? process.getuid?.() ?? 0,
     gids: ctx.gids ?? [...new Set([process.getgid?.() ?? 0, ...(process.getgroups?.() ?? [])])],
   };
+  const oracle = ctx.oracle ?? (ctx.compiled ? landlockOracle(ctx.compiled) : undefined);
+  if (!oracle) throw new Error('detectStderrDenials needs the policy (compiled or oracle)');
   const out: Denial[] = [];
   const seen = new Set<string>();
   for (const c of candidates(stderr)) {
-    const found = c.kind === 'fs' ? checkFs(c, ctx, who) : [checkNet(c, ctx.compiled)];
+    const found = c.kind === 'fs' ? checkFs(c, oracle, ctx, who) : [checkNet(c, oracle)];
     for (const d of found) {
       if (!d) continue;
       // Grants are per port, so one port is one denial whatever the host was called.

@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NativeAddon } from '../../native/addon.js';
 import { compileSeatbelt, type CompiledSeatbelt } from '../../policy/seatbelt-compiler.js';
-import { decide } from '../../policy/sbpl-eval.js';
+import { decide, type SeatbeltRule } from '../../policy/sbpl-eval.js';
+import { detectStderrDenials, type DenialOracle } from '../denials/stderr-denials.js';
 import type { ResolvedPolicy } from '../../policy/resolved-policy.js';
 import { applyGrants } from '../command-policy.js';
 import type { SeatbeltDenialMonitor } from '../denials/seatbelt-monitor.js';
@@ -40,6 +41,20 @@ export const SEATBELT_OP: Record<DenialOp, string> = {
   connect: 'network-outbound',
   bind: 'network-bind',
 };
+
+/** "Is this really denied?" for stderr detection, answered by the SBPL evaluator. Seatbelt refuses
+ * file operations (and outbound connections) with EPERM. */
+export function seatbeltOracle(rules: readonly SeatbeltRule[]): DenialOracle {
+  return {
+    fsErrnos: ['EPERM'],
+    fsDenied: (p, op) => !decide(rules, SEATBELT_OP[op], p).allowed,
+    netDenied(op, port) {
+      // The host is unknown from the message: a non-loopback one (commands reach only the proxy there).
+      const address = { proto: 'tcp' as const, host: op === 'connect' ? '192.0.2.1' : 'localhost', port: port ?? 443 };
+      return !decide(rules, op === 'connect' ? 'network-outbound' : 'network-bind', op === 'connect' ? { remote: address } : { local: address }).allowed;
+    },
+  };
+}
 
 export interface DarwinOptions {
   addon: Pick<NativeAddon, 'spawnHelper'>;
@@ -123,12 +138,16 @@ export class DarwinPlatform implements CommandPlatform<SeatbeltSandbox> {
     return pid;
   }
 
-  async denials(cmd: FinishedCommand): Promise<Denial[]> {
+  /** The unified log first (exact); the command's own messages when the log has nothing. */
+  async denials(cmd: FinishedCommand, sandbox: SeatbeltSandbox): Promise<Denial[]> {
+    let logged: Denial[];
     try {
-      return await this.o.monitor.collect(cmd.pid);
+      logged = await this.o.monitor.collect(cmd.pid);
     } finally {
       this.o.monitor.untrack(cmd.pid);
     }
+    if (logged.length) return logged;
+    return detectStderrDenials(cmd.stderr, { cwd: cmd.cwd, exitCode: cmd.code, signal: cmd.signal, oracle: seatbeltOracle(sandbox.compiled.rules) });
   }
 
   killTree(rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {

@@ -55,3 +55,11 @@ export function insideCommandWith(table: ProcessTable, pid: number, commandPids:
   }
   return false;
 }
+
+/** pid's parent, grandparent... up to (not including) pid 1, from one snapshot of the table. */
+export function ancestorsWith(table: ProcessTable, pid: number): number[] {
+  const byPid = new Map(table().map((s) => [s.pid, s]));
+  const out: number[] = [];
+  for (let cur = byPid.get(pid); cur && cur.ppid > 1 && out.length < 64; cur = byPid.get(cur.ppid)) out.push(cur.ppid);
+  return out;
+}
