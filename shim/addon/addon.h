@@ -54,4 +54,9 @@ napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);
 napi_value nono_connect_guard_listeners_js(napi_env env, napi_callback_info info);
 
+/* tunnel_relay.c */
+napi_value nono_relay_start(napi_env env, napi_callback_info info);
+napi_value nono_relay_stop(napi_env env, napi_callback_info info);
+napi_value nono_relay_active(napi_env env, napi_callback_info info);
+
 #endif

@@ -44,6 +44,9 @@ static napi_value init(napi_env env, napi_value exports) {
 #if defined(__linux__)
   EXPORT("connectGuardSupported", nono_connect_guard_supported_js);
   EXPORT("connectGuardListeners", nono_connect_guard_listeners_js);
+  EXPORT("relayStart", nono_relay_start);
+  EXPORT("relayStop", nono_relay_stop);
+  EXPORT("relayActive", nono_relay_active);
 #endif
   return exports;
 }
