@@ -1,5 +1,6 @@
 // `npm run bench`, part 3: the session proxy. A 100 MB download from a loopback server with curl,
-// directly and through the proxy (CONNECT tunnel, and a plain absolute-form request), alternating
+// directly and through the proxy (CONNECT tunnel in the native relay, a plain absolute-form
+// request, and, for reference, a CONNECT tunnel in the Node pipe fallback), alternating
 // in one run so both sides share the machine's noise; then 50 concurrent transfers through the
 // proxy, errors counted. The proxy runs in this process with the real gate (host lists) and
 // per-command credentials, as in a session; the server runs in its own process.
@@ -25,9 +26,14 @@ export async function benchNetwork({ runs = 5, megabytes = 100, concurrent = 50 
   const port = Number(await new Promise((r) => server.stdout.once('data', (d) => r(String(d).trim()))));
   const clients = new ProxyClients();
   const { username, token } = clients.add({ seq: 1, command: 'bench', cwd: '/', say: async () => {}, ended: new AbortController().signal });
+  const gate = new HostGate({ allow: [{ pattern: 'localhost', source: 'bench' }], deny: [], log: () => {} });
   const proxy = await SessionProxy.open({ maxConnections: 256 });
-  proxy.serve({ authenticate: (u, p) => clients.authenticate(u, p), gate: new HostGate({ allow: [{ pattern: 'localhost', source: 'bench' }], deny: [], log: () => {} }) });
+  proxy.serve({ authenticate: (u, p) => clients.authenticate(u, p), gate });
   const via = `http://${username}:${token}@127.0.0.1:${proxy.port}`;
+  // The same proxy with the native relay off: the Node pipe that remains the fallback.
+  const nodePipe = await SessionProxy.open({ maxConnections: 256, nativeRelay: false });
+  nodePipe.serve({ authenticate: (u, p) => clients.authenticate(u, p), gate });
+  const viaNodePipe = `http://${username}:${token}@127.0.0.1:${nodePipe.port}`;
   const url = `http://localhost:${port}/bytes?n=${megabytes * 1024 * 1024}`;
   const speed = async (args) => {
     const r = await curl(['-o', '/dev/null', '-w', '%{speed_download} %{size_download}', ...args, url]);
@@ -38,12 +44,14 @@ export async function benchNetwork({ runs = 5, megabytes = 100, concurrent = 50 
   const direct = [];
   const tunnel = [];
   const plain = [];
+  const piped = [];
   try {
     await speed([]); // warm-up
     for (let i = 0; i < runs; i++) {
       direct.push(await speed([]));
       tunnel.push(await speed(['-p', '-x', via]));
       plain.push(await speed(['-x', via]));
+      piped.push(await speed(['-p', '-x', viaNodePipe]));
     }
     console.log(`\n3. the session proxy: ${megabytes} MB from a loopback server with curl, ${runs} alternating runs (median MB/s)`);
     const row = (label, v) => console.log(`${label.padEnd(44)}${v.toFixed(0).padStart(9)}${(v / median(direct)).toFixed(2).padStart(8)}x`);
@@ -51,6 +59,7 @@ export async function benchNetwork({ runs = 5, megabytes = 100, concurrent = 50 
     row('direct', median(direct));
     row('through the proxy (CONNECT tunnel)', median(tunnel));
     row('through the proxy (plain HTTP request)', median(plain));
+    row('  (CONNECT tunnel, Node pipe fallback)', median(piped));
     const worst = Math.min(median(tunnel), median(plain)) / median(direct);
     console.log(`goal: >= 0.80x of direct -> ${worst >= 0.8 ? 'met' : 'NOT met'}`);
 
@@ -64,6 +73,7 @@ export async function benchNetwork({ runs = 5, megabytes = 100, concurrent = 50 
     console.log(`goal: 0 errors -> ${good === concurrent ? 'met' : 'NOT met'}`);
   } finally {
     await proxy.close();
+    await nodePipe.close();
     server.stdin.end();
   }
 }

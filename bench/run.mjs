@@ -58,16 +58,28 @@ console.log(
 
 // 1. Inside a real session: the timer is the "agent" (static, so the preload does not route its
 // own bash; the routed side goes through proxy-bin/bash = nono-shell, as Claude Code's SHELL does).
-const sessionOut = execFileSync(
-  process.execPath,
-  [path.join(root, 'dist', 'cli', 'main.js'), 'run', '--', timer, String(iterations), String(warmup),
-    '/bin/bash', '-c', 'true', '--', path.join(root, 'proxy-bin', 'bash'), '-c', 'true'],
-  { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20 },
-);
-report('1. per-command cost (issue: whole path)', ['bash -c true', 'nono-shell -c true (routed, sandboxed)'], parse(sessionOut), {
+// The default session sends commands through its proxy (connect guard on each command, where the
+// kernel has it); the extra line is the same session with --allow-net (no proxy, no guard), run
+// right after, so the guard's own cost shows side by side.
+const session = (extra) =>
+  parse(
+    execFileSync(
+      process.execPath,
+      [path.join(root, 'dist', 'cli', 'main.js'), 'run', ...extra, '--', timer, String(iterations), String(warmup),
+        '/bin/bash', '-c', 'true', '--', path.join(root, 'proxy-bin', 'bash'), '-c', 'true'],
+      { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20 },
+    ),
+  );
+const guarded = session([]);
+const unguarded = session(['--allow-net']);
+report('1. per-command cost (issue: whole path)', ['bash -c true', 'nono-shell -c true (routed, sandboxed)'], guarded, {
   text: 'ratio <= 2.0 at p50',
   ok: (r) => r <= 2.0,
 });
+console.log(
+  row('  same, --allow-net (no proxy, no guard)', pct(unguarded.b, 50).toFixed(3), pct(unguarded.b, 90).toFixed(3)) +
+    `   ratio ${(pct(unguarded.b, 50) / pct(unguarded.a, 50)).toFixed(2)}x (bash -c true there: ${pct(unguarded.a, 50).toFixed(3)} ms)`,
+);
 
 // 2. Interposer on the non-shell path: same env exec on both sides, only LD_PRELOAD differs.
 const loop = 'for i in $(seq 200); do /bin/true; done';

@@ -252,6 +252,36 @@ attempt("unspec-disconnect", raw_connect(s4.fileno(), ctypes.create_string_buffe
     expect(fds() - fdsBefore).toBeLessThan(N / 4);
   });
 
+  it('reuses its listener threads from one command to the next (no thread started per command)', async () => {
+    const tasks = () => fs.readdirSync('/proc/self/task');
+    const seen = new Set<string>();
+    // Taken while a command is connected and waiting: its listener thread is alive then.
+    const server = net.createServer((c) => {
+      for (const t of tasks()) seen.add(t);
+      c.on('error', () => {});
+      c.end('hi\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const sb = rig.sandbox([port], { proxyPort: port, loopbackPorts: [] });
+      const argv = ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && read -r line <&3 && [ "$line" = hi ]`];
+      expect((await rig.run(sb, '/bin/bash', argv)).code).toBe(0); // leaves one parked thread
+      await waitFor(() => addon.connectGuardListeners() === 0);
+      const before = new Set(tasks());
+      seen.clear();
+      for (let i = 0; i < 20; i++) {
+        const r = await rig.run(sb, '/bin/bash', argv);
+        expect(r.code, r.out).toBe(0);
+      }
+      // A thread per command would show 20 new ones here.
+      expect([...seen].filter((t) => !before.has(t)).length).toBeLessThan(3);
+      expect(await waitFor(() => addon.connectGuardListeners() === 0)).toBe(true);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('refuses bad options and starts nothing', () => {
     const sb = rig.sandbox(landlockPorts(), undefined);
     const marker = path.join(rig.home.project, 'should-not-exist');

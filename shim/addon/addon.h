@@ -56,4 +56,9 @@ napi_value nono_connect_guard_listeners_js(napi_env env, napi_callback_info info
 /* live_approval.c */
 #include "live_approval.h"
 
+/* tunnel_relay.c */
+napi_value nono_relay_start(napi_env env, napi_callback_info info);
+napi_value nono_relay_stop(napi_env env, napi_callback_info info);
+napi_value nono_relay_active(napi_env env, napi_callback_info info);
+
 #endif

@@ -48,6 +48,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("liveRules", nono_live_rules_js);
   EXPORT("liveAnswer", nono_live_answer_js);
   EXPORT("liveApprovalListeners", nono_live_listeners_js);
+  EXPORT("relayStart", nono_relay_start);
+  EXPORT("relayStop", nono_relay_stop);
+  EXPORT("relayActive", nono_relay_active);
 #endif
   return exports;
 }

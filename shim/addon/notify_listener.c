@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -104,13 +105,12 @@ struct served {
   nono_notif_handler handler;
   void *ctx;
   void (*free_ctx)(void *);
+  struct served *next;
 };
 
-static void *serve_thread(void *arg) {
-  struct served *s = arg;
-  struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
-  struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
-  while (req && resp) {
+/* Serves one listener until no process holds its filter any more, then releases it. */
+static void serve_one(struct served *s, struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+  for (;;) {
     struct pollfd p = {.fd = s->listener, .events = POLLIN};
     if (poll(&p, 1, -1) < 0) {
       if (errno == EINTR) continue;
@@ -133,11 +133,64 @@ static void *serve_thread(void *arg) {
   }
   /* Closing the listener also fails closed: a call still waiting gets ENOSYS, never a pass. */
   close(s->listener);
-  free(req);
-  free(resp);
   if (s->free_ctx) s->free_ctx(s->ctx);
   free(s);
   __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Threads are reused: a thread whose command has exited parks for a while and serves the next
+ * command's listener, so a command start costs a mutex and a wakeup instead of creating a thread
+ * (stack mmap, clone) and tearing one down at its exit (npm run bench, part 1). Each listener
+ * still has a thread of its own while it is served: one command's slow connect never waits for
+ * another's. Invariant under pool_lock: idle + (length of queue) == parked threads.
+ */
+#define PARK_MAX 16          /* more parked threads than this exit at once */
+#define PARK_SECONDS 30      /* a parked thread with no work for this long exits */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct served *queue;
+static int idle;   /* parked threads no listener is queued for */
+static int parked; /* all parked threads */
+
+static void *serve_thread(void *arg) {
+  struct served *s = arg;
+  struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
+  struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
+  while (s) {
+    if (req && resp) serve_one(s, req, resp);
+    else { /* out of memory: answer nothing, and fail closed (see serve_one) */
+      close(s->listener);
+      if (s->free_ctx) s->free_ctx(s->ctx);
+      free(s);
+      __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+    }
+    s = NULL;
+    if (!req || !resp) break;
+    pthread_mutex_lock(&pool_lock);
+    if (parked < PARK_MAX) {
+      parked++;
+      idle++;
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += PARK_SECONDS;
+      for (;;) {
+        if (queue) {
+          s = queue;
+          queue = s->next;
+          break;
+        }
+        if (pthread_cond_timedwait(&pool_cond, &pool_lock, &until) == ETIMEDOUT && !queue) {
+          idle--; /* queue empty: this thread was nobody's */
+          break;
+        }
+      }
+      parked--;
+    }
+    pthread_mutex_unlock(&pool_lock);
+  }
+  free(req);
+  free(resp);
   return NULL;
 }
 
@@ -145,23 +198,40 @@ int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (
   pthread_once(&sizes_once, load_sizes);
   struct served *s = malloc(sizeof *s);
   int err = sizes_err ? sizes_err : s ? 0 : ENOMEM;
+  if (err) {
+    close(listener);
+    if (free_ctx) free_ctx(ctx);
+    free(s);
+    return err;
+  }
+  *s = (struct served){listener, handler, ctx, free_ctx, NULL};
+  __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&pool_lock);
+  if (idle > 0) { /* a parked thread takes it */
+    idle--;
+    struct served **tail = &queue;
+    while (*tail) tail = &(*tail)->next;
+    *tail = s;
+    pthread_cond_signal(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&pool_lock);
   pthread_attr_t attr;
-  if (!err && (err = pthread_attr_init(&attr)) == 0) {
+  if ((err = pthread_attr_init(&attr)) == 0) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 128 * 1024); /* a few small buffers; no recursion */
-    *s = (struct served){listener, handler, ctx, free_ctx};
     /* Node's signal handlers stay on Node's threads. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
     pthread_t t;
     err = pthread_create(&t, &attr, serve_thread, s);
-    if (err) __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
   if (err) {
+    __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
     close(listener);
     if (free_ctx) free_ctx(ctx);
     free(s);

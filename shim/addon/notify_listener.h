@@ -1,6 +1,7 @@
 /*
  * Serving a seccomp user-notification listener in the supervisor, off Node's event loop: one
- * detached thread per listener (so a slow decision for one command never delays another's),
+ * thread per listener while it is served (so a slow decision for one command never delays
+ * another's; threads are parked and reused between commands),
  * which receives each notification, lets a handler decide, and sends the answer. Shared by the
  * connect guard (connect_guard.c) and meant for the live approval of file operations.
  *
@@ -26,12 +27,12 @@
 typedef void (*nono_notif_handler)(void *ctx, int listener, const struct seccomp_notif *req,
                                    struct seccomp_notif_resp *resp);
 
-/* Serves LISTENER on a new detached thread until no process holds the filter any more (the
+/* Serves LISTENER on a thread of its own (a parked one, or a new detached one) until no process holds the filter any more (the
  * listener reports POLLHUP), then closes it and calls free_ctx(ctx). Takes ownership of both,
  * also on failure. Returns 0 or an errno. */
 int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (*free_ctx)(void *));
 
-/* How many listener threads are running (tests check that none is left behind). */
+/* How many listeners are being served (tests check that none is left behind). */
 int nono_notif_active(void);
 
 /* 0 when this kernel offers what a handler needs (user notifications, pidfd_getfd, pidfds for

@@ -114,6 +114,17 @@ export interface NativeAddon {
   liveAnswer(cmdId: number, token: number, allow: boolean): boolean;
   /** Live approval threads still running (one per command holding its filter). */
   liveApprovalListeners(): number;
+  /**
+   * The proxy's tunnel relay (shim/addon/tunnel_relay.c): duplicates fdA and fdB, then moves bytes
+   * between them with splice(2) on a native thread, writing toA / toB first. onDone runs once, with
+   * null when both sides ended normally (FINs passed on) or why it ended both. Throws before
+   * taking anything over when it cannot start.
+   */
+  relayStart(fdA: number, fdB: number, toA: Buffer, toB: Buffer, idleMs: number, onDone: (reason: string | null, aToB: number, bToA: number) => void): number;
+  /** Ends a relay (both connections closed); its onDone still runs. */
+  relayStop(id: number): void;
+  /** Relays still running (tests check that none is left behind). */
+  relayActive(): number;
 }
 
 let cached: NativeAddon | undefined;

@@ -26,7 +26,8 @@ function authority(target: string): { host: string; port: number } | undefined {
   return m ? { host: m[1]!, port: Number(m[2]) } : undefined;
 }
 
-export async function handleConnect<C>(proxy: SessionProxy<C>, req: http.IncomingMessage, socket: net.Socket): Promise<void> {
+/** `first`: what the HTTP parser read past the CONNECT request (a client that did not wait). */
+export async function handleConnect<C>(proxy: SessionProxy<C>, req: http.IncomingMessage, socket: net.Socket, first?: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy());
   const client = proxy.clientFromHeader(req.headers['proxy-authorization']);
   if (client === undefined) return void socket.end(status(407, AUTH_NEEDED, CHALLENGE));
@@ -37,7 +38,7 @@ export async function handleConnect<C>(proxy: SessionProxy<C>, req: http.Incomin
   const target = authority(req.url ?? '');
   if (!target) return void socket.end(status(400, `nono proxy: CONNECT needs host:port, got ${JSON.stringify(req.url)}`));
   // The head of the tunnel may already be here (a client that did not wait for the 200).
-  const head: Buffer[] = [];
+  const head: Buffer[] = first?.length ? [first] : [];
   const early = (d: Buffer) => head.push(d);
   socket.on('data', early);
   socket.pause();
@@ -47,8 +48,7 @@ export async function handleConnect<C>(proxy: SessionProxy<C>, req: http.Incomin
     const upstream = await proxy.open(client, target.host, target.port, 'http-connect', gone.signal);
     if (socket.destroyed) return void upstream.destroy();
     socket.off('data', early);
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    proxy.splice(socket, upstream, Buffer.concat(head));
+    proxy.splice(socket, upstream, Buffer.concat(head), 'HTTP/1.1 200 Connection Established\r\n\r\n');
   } catch (e) {
     const r = e instanceof ProxyRefusal ? e : new ProxyRefusal((e as Error).message, 'unreachable');
     if (!socket.destroyed) socket.end(status(refusalCode(r), r.message));

@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { canonicalHost, hostPort } from '../../policy/host-pattern.js';
 import { HandshakeError } from './byte-reader.js';
+import { handOff, nativeRelay } from './native-relay.js';
 import { handleConnect, handlePlainRequest, refuseUpgrade } from './http-front.js';
 import { SOCKS_REPLY, readSocksRequest, socksReply } from './socks5.js';
 import { tunnel } from './tunnel.js';
@@ -44,6 +45,8 @@ export interface ProxyOptions {
   /** Time a client has to finish its request (HTTP headers, SOCKS handshake). */
   handshakeTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Relay approved tunnels with the native splice relay where the addon has it (default true). */
+  nativeRelay?: boolean;
 }
 
 /** Who may use the proxy and what they may reach. */
@@ -62,6 +65,8 @@ export class SessionProxy<C> {
   private readonly server: net.Server;
   private readonly http: http.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Tunnels the native relay carries (their Node sockets are gone): they count as connections. */
+  private readonly relays = new Set<number>();
   private readonly lookup: Lookup;
   private readonly trusted: Set<string>;
   readonly maxConnections: number;
@@ -92,7 +97,7 @@ export class SessionProxy<C> {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 10 * 60_000;
     this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? 30_000;
     this.http = http.createServer({ requestTimeout: 0, headersTimeout: this.handshakeTimeoutMs, keepAliveTimeout: 5_000 });
-    this.http.on('connect', (req, socket) => void handleConnect(this, req, socket as net.Socket));
+    this.http.on('connect', (req, socket, head) => void handleConnect(this, req, socket as net.Socket, head));
     this.http.on('request', (req, res) => void handlePlainRequest(this, req, res));
     this.http.on('upgrade', (req, socket) => refuseUpgrade(socket as net.Socket));
     this.http.on('clientError', (err, socket) => {
@@ -118,11 +123,17 @@ export class SessionProxy<C> {
   }
 
   get openConnections(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.relays.size;
+  }
+
+  /** Of openConnections, the tunnels the native relay carries. */
+  get relayedTunnels(): number {
+    return this.relays.size;
   }
 
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
+    for (const id of this.relays) nativeRelay()?.relayStop(id);
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -134,7 +145,7 @@ export class SessionProxy<C> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const overCap = this.sockets.size > this.maxConnections;
+    const overCap = this.openConnections > this.maxConnections;
     const handshake = setTimeout(() => socket.destroy(), this.handshakeTimeoutMs);
     socket.once('data', (first: Buffer) => {
       socket.pause();
@@ -206,9 +217,30 @@ export class SessionProxy<C> {
     }
   }
 
-  splice(client: net.Socket, upstream: net.Socket, head: Buffer): void {
-    if (head.length) upstream.write(head);
-    tunnel(client, upstream, this.idleTimeoutMs, () => {});
+  /**
+   * Sends the success reply, then joins the two connections: in the native relay where it is
+   * available (tunnel_relay.c: splice(2), no copy through JS), else in Node (tunnel.ts).
+   * `head`: bytes of the tunnel that arrived with the request.
+   */
+  splice(client: net.Socket, upstream: net.Socket, head: Buffer, reply: Buffer | string): void {
+    const inNode = (toClient: Buffer, toUpstream: Buffer) => {
+      if (toClient.length) client.write(toClient);
+      if (toUpstream.length) upstream.write(toUpstream);
+      tunnel(client, upstream, this.idleTimeoutMs, () => {});
+    };
+    const addon = this.o.nativeRelay === false ? undefined : nativeRelay();
+    if (!addon) {
+      client.write(reply);
+      return inNode(Buffer.alloc(0), head);
+    }
+    handOff(addon, client, upstream, {
+      reply,
+      head,
+      idleMs: this.idleTimeoutMs,
+      started: (id) => this.relays.add(id),
+      done: (id) => this.relays.delete(id),
+      fallback: inNode,
+    });
   }
 
   private async socks(socket: net.Socket, first: Buffer, overCap: boolean): Promise<void> {
@@ -232,8 +264,7 @@ export class SessionProxy<C> {
     try {
       const upstream = await this.open(client!, req.host, req.port, 'socks5', gone.signal);
       if (socket.destroyed) return void upstream.destroy();
-      socket.write(socksReply(SOCKS_REPLY.succeeded));
-      this.splice(socket, upstream, req.rest);
+      this.splice(socket, upstream, req.rest, socksReply(SOCKS_REPLY.succeeded));
     } catch (e) {
       const r = e instanceof ProxyRefusal ? e : new ProxyRefusal((e as Error).message, 'unreachable');
       const code = { 'bad-request': SOCKS_REPLY.addressTypeNotSupported, 'not-allowed': SOCKS_REPLY.notAllowed, refused: SOCKS_REPLY.connectionRefused, unreachable: SOCKS_REPLY.hostUnreachable }[r.kind];

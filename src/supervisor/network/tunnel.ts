@@ -5,21 +5,27 @@ import type net from 'node:net';
 
 export function tunnel(client: net.Socket, upstream: net.Socket, idleMs: number, onClose: () => void): void {
   let closed = false;
-  const close = () => {
+  // Both ended normally: plain close. An error or the idle timeout: both peers get a reset (a FIN
+  // would make a cut-off transfer look complete to a peer that reads until EOF), as in the native
+  // relay (tunnel_relay.c).
+  const close = (abort: boolean) => {
     if (closed) return;
     closed = true;
-    client.destroy();
-    upstream.destroy();
+    for (const s of [client, upstream]) {
+      if (abort && !s.destroyed) s.resetAndDestroy();
+      else s.destroy();
+    }
     onClose();
   };
+  const abort = () => close(true);
   for (const s of [client, upstream]) {
     s.setNoDelay(true);
-    s.setTimeout(idleMs, close);
-    s.on('error', close);
+    s.setTimeout(idleMs, abort);
+    s.on('error', abort);
     s.on('close', () => {
       // Both directions ended normally: tear down once the other side is done too.
-      if (client.destroyed && upstream.destroyed) close();
-      else if (s.destroyed && !(s.readableEnded && s.writableFinished)) close();
+      if (client.destroyed && upstream.destroyed) close(false);
+      else if (s.destroyed && !(s.readableEnded && s.writableFinished)) abort();
     });
   }
   // pipe() ends the destination when the source ends (a FIN passed on), and both sockets were made
