@@ -22,7 +22,7 @@ import { CPU_ARM64, CPU_X86_64, buildThin, fat, plist } from './fixtures/doctor/
 import { cli, fixtures, proxyBash, root } from './helpers/paths.js';
 import { copyForOtherUser } from './helpers/other-user.js';
 
-const CHECK_NAMES = ['platform', 'sandbox-backend', 'native-addon', 'interposer', 'exec-helper', 'proxy-entries', 'round-trip', 'preload-handshake', 'profile'];
+const CHECK_NAMES = ['platform', 'sandbox-backend', 'native-addon', 'live-approval', 'interposer', 'exec-helper', 'proxy-entries', 'round-trip', 'preload-handshake', 'profile'];
 const SEA_FUSE_SET = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1';
 
 let dir: string;
@@ -309,6 +309,8 @@ describe('runDoctor on this machine', () => {
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok', fix: null });
     expect(r).toMatchObject({ ok: true, exitCode: 0 });
     expect(r.agent).toBeUndefined();
+    // Kernel 6.18 here: live approval is available (opt-in), and doctor says how to turn it on.
+    expect(r.checks.find((c) => c.name === 'live-approval')!.detail).toMatch(/^available with `nono run --live-approval`/);
   });
 
   it('an invalid profile is a failed check and exit 2, with a fix', async () => {

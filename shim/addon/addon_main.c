@@ -44,6 +44,10 @@ static napi_value init(napi_env env, napi_value exports) {
 #if defined(__linux__)
   EXPORT("connectGuardSupported", nono_connect_guard_supported_js);
   EXPORT("connectGuardListeners", nono_connect_guard_listeners_js);
+  EXPORT("liveApprovalSupported", nono_live_supported_js);
+  EXPORT("liveRules", nono_live_rules_js);
+  EXPORT("liveAnswer", nono_live_answer_js);
+  EXPORT("liveApprovalListeners", nono_live_listeners_js);
   EXPORT("relayStart", nono_relay_start);
   EXPORT("relayStop", nono_relay_stop);
   EXPORT("relayActive", nono_relay_active);

@@ -14,7 +14,8 @@
  *            netFilter, ignoreSignals: number[], connectGuard?: {proxyPort, loopbackPorts}},
  *       onExit(code: number|null, signal: number|null)) -> pid
  * With connectGuard, the child also enters the connect guard (connect_guard.h) and hands its
- * seccomp listener to the supervisor before exec.
+ * seccomp listener to the supervisor before exec. With liveApproval: {rules, onEvent}, the child
+ * also installs live approval's filter (live_approval.h), whose opens the supervisor decides.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 
 #include "addon.h"
 #include "connect_guard.h"
+#include "live_approval.h"
 #include "napi_util.h"
 #include "sandbox_rules.h"
 
@@ -54,6 +56,7 @@ struct spawn_plan {
   sigset_t ignored;
   pid_t parent;
   struct nono_connect_guard guard;
+  struct nono_live_plan live;
 };
 
 struct child_report {
@@ -96,6 +99,11 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
   }
   const char *sandbox_step = NULL;
   if ((err = nono_enter_sandbox(p->ruleset_fd, p->restrict_flags, p->net_filter, &sandbox_step)) != 0) {
+    report->step = sandbox_step;
+    report->err = err;
+    _exit(127);
+  }
+  if (p->live.enabled && (err = nono_live_child(&p->live, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
     _exit(127);
@@ -191,6 +199,12 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
   p->ruleset_fd = (int)fd;
   p->restrict_flags = (uint32_t)flags;
   if (!nono_connect_guard_from_js(env, o, &p->guard)) return 0;
+  if (!nono_live_from_js(env, o, &p->live)) return 0;
+  if (p->live.enabled && p->guard.enabled) {
+    /* One seccomp listener per process: the second filter would fail with EBUSY in the child. */
+    nono_throw(env, "spawn: liveApproval and connectGuard cannot be combined (one seccomp listener per process)");
+    return 0;
+  }
   if (!(v = nono_get_prop(env, o, "stdio"))) goto bad;
   for (uint32_t i = 0; i < 3; i++) {
     napi_value e;
@@ -220,6 +234,7 @@ bad: {
 
 static void free_plan(struct spawn_plan *p) {
   nono_connect_guard_close(&p->guard);
+  nono_live_close(&p->live);
   free((void *)p->file);
   free((void *)p->cwd);
   nono_free_string_array(p->argv);
@@ -237,6 +252,7 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   struct spawn_plan plan;
   memset(&plan, 0, sizeof plan);
   plan.guard.sock[0] = plan.guard.sock[1] = -1;
+  plan.live.sock[0] = plan.live.sock[1] = -1;
   if (!read_plan(env, argv[0], &plan)) {
     free_plan(&plan);
     return NULL;
@@ -273,6 +289,9 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   /* A guarded command whose listener is not being served must not run on (its connects would
    * fail with ENOSYS at best): kill it and say why. */
   int guard_err = plan.guard.enabled ? nono_connect_guard_start(&plan.guard) : 0;
+  /* The same for live approval: its opens would wait for ever (until the listener closes). */
+  int live_err = plan.live.enabled && !guard_err ? nono_live_start(&plan.live, pid) : 0;
+  if (live_err && !guard_err) guard_err = live_err;
   free_plan(&plan);
 
   int pidfd = guard_err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
@@ -281,7 +300,7 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    nono_throw_errno(env, guard_err ? "cannot serve the connect guard" : "pidfd_open (Linux >= 5.3 is required)", e);
+    nono_throw_errno(env, guard_err ? (live_err ? "cannot serve live approval" : "cannot serve the connect guard") : "pidfd_open (Linux >= 5.3 is required)", e);
     return NULL;
   }
   uv_loop_t *loop;

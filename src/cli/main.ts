@@ -53,6 +53,11 @@ program
       .choices(['prompt', 'deny'])
       .default('prompt'),
   )
+  .option(
+    '--live-approval',
+    'Linux: when the sandbox denies a command reading a file (open/openat/openat2 for reading), the command waits while you are asked and goes on with the file on "allow", without being re-run; other denials (writes, creating, deleting, renaming, TCP) are still re-run after the question',
+    false,
+  )
   .option('-v, --verbose', 'log one line per command, and policy warnings, to stderr', false)
   .option('--json-events <file>', 'append one JSON line per event (session, interposer check, command, exit) to FILE')
   .option('--shell-prefix', "also route Claude Code through CLAUDE_CODE_SHELL_PREFIX (default on macOS)", process.platform === 'darwin')
@@ -86,6 +91,7 @@ program
         oneShot: Boolean(opts.oneShot),
         shellPrefix: Boolean(opts.shellPrefix),
         onDenial: opts.onDenial,
+        liveApproval: opts.liveApproval,
         jsonEvents: opts.jsonEvents,
       });
       if (outcome.signal && os.constants.signals[outcome.signal]) {

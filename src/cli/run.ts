@@ -33,6 +33,8 @@ export interface RunOptions {
   jsonEvents?: string;
   /** Ask the person when the sandbox denies a command (needs a terminal), or only report it. */
   onDenial: 'prompt' | 'deny';
+  /** --live-approval: denied reads wait for the answer instead of a re-run (Linux). */
+  liveApproval?: boolean;
   /** The sandbox backend; unset: the one for process.platform (tests pass the darwin doubles). */
   backend?: PlatformBackend;
 }
@@ -84,6 +86,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
       verbose: opts.verbose,
       onDenial: prompter ? 'prompt' : 'deny',
       prompter,
+      liveApproval: opts.liveApproval,
       argv: [program, ...args],
       onCommandEnd: (r) =>
         events.emit({ event: 'command', seq: r.seq, pid: r.pid, route: r.route, argv: r.argv, cwd: r.cwd, exit: r.exit, killedBecause: r.killedBecause, durationMs: r.durationMs }),
@@ -105,6 +108,8 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   });
   // Said at every start: the person relies on host lists that are weaker than they look.
   for (const n of s.network.notices) say(n);
+  const liveOff = s.live && !s.live.active ? s.live.why : opts.liveApproval && s.platform === 'darwin' ? 'it is built on Linux seccomp user notifications, which macOS does not have' : undefined;
+  if (liveOff) say(`--live-approval is not active: ${liveOff}; denied commands are re-run with the grant instead`);
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);

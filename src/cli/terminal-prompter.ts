@@ -41,7 +41,7 @@ export function questionLines(req: PromptRequest, width: number): string[] {
     .join(', ');
   lines.push(
     '',
-    host ? '  [o] allow once (this command only)' : '  [o] allow once (re-run this command only)',
+    host || req.denials.every((d) => d.source === 'seccomp') ? '  [o] allow once (this command only)' : '  [o] allow once (re-run this command only)',
     '  [s] allow for this session',
     `  [a] always: adds ${clip(saved, w - 20)} to ${portable(req.alwaysTarget)}`,
     '  [d] deny (Esc)',

@@ -3,6 +3,7 @@
 import {
   checkAddon,
   checkBackend,
+  checkLiveApproval,
   checkExecHelper,
   checkInterposer,
   checkLiveSession,
@@ -82,7 +83,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
   const checks: Check[] = [checkPlatform()];
   const addon = checkAddon();
   const backend = checkBackend(addon.addon, addon.error);
-  checks.push(backend.check, addon.check);
+  checks.push(backend.check, addon.check, checkLiveApproval(addon.addon));
   const interposer = await checkInterposer();
   checks.push(interposer, await checkExecHelper(backend.abi));
   const proxies = checkProxyEntries();

@@ -30,7 +30,16 @@ export interface SandboxedSpawnOptions {
    * included, is refused (EACCES). Throws, and starts nothing, where the kernel cannot enforce it.
    */
   connectGuard?: ConnectGuardOptions;
+  /**
+   * Live approval (shim/addon/live_approval.h): reads the policy denies are held in the kernel
+   * and reported to onEvent ('ask', canonical path); answer with liveAnswer(cmdId, token, allow).
+   * 'withdraw': the command stopped waiting (killed, or gone).
+   */
+  liveApproval?: { rules: LiveRules; onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', path: string, isDir: boolean) => void };
 }
+
+/** The compiled rules as the native fast path matches them (liveRules). */
+export type LiveRules = { readonly __liveRules: unique symbol };
 
 export interface ConnectGuardOptions {
   proxyPort: number;
@@ -98,6 +107,13 @@ export interface NativeAddon {
   connectGuardSupported(): boolean;
   /** Connect-guard listener threads still running (one per guarded command that holds its filter). */
   connectGuardListeners(): number;
+  /** null when live approval works here, else what this kernel lacks. */
+  liveApprovalSupported(): string | null;
+  liveRules(rules: Array<[string, number]>, handledFs: number): LiveRules;
+  /** false when nothing waits for that answer any more. */
+  liveAnswer(cmdId: number, token: number, allow: boolean): boolean;
+  /** Live approval threads still running (one per command holding its filter). */
+  liveApprovalListeners(): number;
   /**
    * The proxy's tunnel relay (shim/addon/tunnel_relay.c): duplicates fdA and fdB, then moves bytes
    * between them with splice(2) on a native thread, writing toA / toB first. onDone runs once, with

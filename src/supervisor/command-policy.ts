@@ -32,13 +32,19 @@ export class CommandPolicy {
   private sandbox: CommandSandbox;
   private policy: ResolvedPolicy;
 
-  constructor(private readonly addon: NativeAddon, policy: ResolvedPolicy, private readonly abi: number) {
+  constructor(
+    private readonly addon: NativeAddon,
+    policy: ResolvedPolicy,
+    private readonly abi: number,
+    /** Live approval: every sandbox also carries its rules for the native fast path. */
+    readonly live = false,
+  ) {
     this.policy = policy;
     this.sandbox = this.build(policy);
   }
 
   private build(policy: ResolvedPolicy): CommandSandbox {
-    return buildCommandSandbox(this.addon, compileLandlock(policy, { abi: this.abi, scoped: COMMAND_SCOPES }));
+    return buildCommandSandbox(this.addon, compileLandlock(policy, { abi: this.abi, scoped: COMMAND_SCOPES }), { live: this.live });
   }
 
   get current(): CommandSandbox {

@@ -1,6 +1,6 @@
 // The Linux sandbox backend: a Landlock ruleset built once from the compiled policy; every command
 // enters a new domain made from it (landlock_restrict_self creates a fresh domain on each call).
-import type { ConnectGuardOptions, NativeAddon } from '../native/addon.js';
+import type { ConnectGuardOptions, LiveRules, NativeAddon } from '../native/addon.js';
 import type { CompiledLandlock } from '../policy/landlock-compiler.js';
 import { policyDigest } from './audit-log.js';
 
@@ -11,13 +11,15 @@ export interface CommandSandbox {
   digest: string;
   /** Proxy mode: spawn passes it on as `connectGuard` (the command reaches only the proxy and these ports). */
   connectGuard?: ConnectGuardOptions;
+  /** Live approval: these rules, for the native fast path (the same the ruleset was built from). */
+  liveRules?: LiveRules;
   close(): void;
 }
 
 export function buildCommandSandbox(
   addon: NativeAddon,
   compiled: CompiledLandlock,
-  opts: { connectGuard?: ConnectGuardOptions } = {},
+  opts: { connectGuard?: ConnectGuardOptions; live?: boolean } = {},
 ): CommandSandbox {
   // Refused here, once, rather than at every command: proxy mode without the guard would let
   // commands reach any host on the proxy's port.
@@ -45,6 +47,7 @@ export function buildCommandSandbox(
     rulesetFd: fd,
     compiled,
     digest: policyDigest(compiled),
+    ...(opts.live ? { liveRules: addon.liveRules(compiled.rules.map((r) => [r.path, r.rights]), compiled.handledFs) } : {}),
     ...(opts.connectGuard ? { connectGuard: { ...opts.connectGuard, loopbackPorts: [...opts.connectGuard.loopbackPorts] } } : {}),
     close: () => addon.closeFd(fd),
   };

@@ -55,6 +55,11 @@ export interface SessionOptions {
   proxy?: SessionProxy<ProxyClient>;
   /** How long a proxy connection waits for the answer to a host question. */
   hostQuestionTimeoutMs?: number;
+  /** Live approval (opt-in): a denied read waits for the answer instead of failing and being
+   * re-run (shim/addon/live_approval.h). Falls back to re-runs where the kernel lacks it. */
+  liveApproval?: boolean;
+  /** How long a held open waits for the person (default 120 s). */
+  liveQuestionTimeoutMs?: number;
   verbose: boolean;
   log?: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
@@ -76,6 +81,8 @@ export interface RunningSession {
   /** How commands reach the network; `notices` are for the person at every start. */
   network: { mode: NetworkMode; notices: string[]; proxyPort?: number };
   warnings: string[];
+  /** Live approval: active here, or why not (unset when not asked for). */
+  live?: { active: true } | { active: false; why: string };
   close(): void;
 }
 
@@ -128,7 +135,17 @@ export function startSession(opts: SessionOptions): RunningSession {
     // Proxy mode: the proxy's port is the one TCP port commands may connect to (besides loopback
     // allow_tcp_connect ports); it goes into the ruleset every command gets.
     const commandNetwork = mode.kind === 'proxy' ? { ...policy.network, proxyPort: opts.proxy!.port } : policy.network;
-    const livePolicy = new CommandPolicy(addon, { ...policy, network: commandNetwork }, abi);
+    // The kernel allows one seccomp listener per process, and the connect guard already holds it
+    // in proxy mode: the two need one shared filter, which is not built yet.
+    const guarded = commandNetwork.proxyPort !== undefined && addon.connectGuardSupported();
+    const kernelMissing = opts.liveApproval && !guarded ? addon.liveApprovalSupported() : null;
+    const liveMissing = !opts.liveApproval
+      ? null
+      : guarded
+        ? "commands whose network goes through the proxy already use their one seccomp listener for the connect guard (Linux allows one per process); with --allow-net, live approval works"
+        : kernelMissing && `this kernel lacks ${kernelMissing}`;
+    const live = opts.liveApproval ? (liveMissing === null ? ({ active: true } as const) : ({ active: false, why: liveMissing } as const)) : undefined;
+    const livePolicy = new CommandPolicy(addon, { ...policy, network: commandNetwork }, abi, live?.active === true);
     const commandPolicy = livePolicy.current.compiled;
     const compileAgent = () => compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
     let agentPolicy = compileAgent();
@@ -157,6 +174,7 @@ export function startSession(opts: SessionOptions): RunningSession {
     // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
     const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
     const auditDenials = source === 'auto' ? AuditDenialSource.open(addon, abi) : undefined;
+    if (live) log(live.active ? 'live approval: on (denied reads wait for the answer; other denials are re-run)' : `live approval: unavailable (${live.why}); denied commands are re-run`);
     log(`denials are read from ${auditDenials ? "Landlock's audit records (exact)" : "the commands' stderr"}`);
     const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
     if (!network) void opts.proxy?.close();
@@ -175,6 +193,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       proxyBinDir,
       scrubEnv: policy.scrubEnv,
       network,
+      liveQuestionTimeoutMs: opts.liveQuestionTimeoutMs,
       log,
       onCommandEnd: opts.onCommandEnd,
     });
@@ -205,6 +224,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       agentEnv,
       network: { mode, notices, proxyPort: network?.port },
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
+      live,
       audit,
       close() {
         preloadWatch.stop();

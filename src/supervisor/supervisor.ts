@@ -17,7 +17,10 @@ import { chooseShell, type RealShells } from '../nono-shell/real-shells.js';
 import { commandEnvironment } from './command-env.js';
 import type { AuditLog } from './audit-log.js';
 import type { CommandPolicy } from './command-policy.js';
-import type { DenialHandler } from './denial-handler.js';
+import { denialKey, type DenialHandler } from './denial-handler.js';
+import type { Denial } from './denials/types.js';
+import { explainLandlock } from '../policy/explain-landlock.js';
+import { realOrSelf } from '../policy/landlock-compiler.js';
 import { leastGrant } from './denials/least-grant.js';
 import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
@@ -84,6 +87,8 @@ export interface SupervisorOptions {
   scrubEnv?: readonly string[];
   /** Proxy mode: commands reach the network through the session proxy (network/). */
   network?: SessionNetwork;
+  /** Live approval: how long a held open waits for the person before it is denied. */
+  liveQuestionTimeoutMs?: number;
   log: (line: string) => void;
   onCommandEnd?: (record: CommandRecord) => void;
 }
@@ -111,7 +116,24 @@ interface CommandRun {
   asked: Set<string>;
   /** Its proxy credentials, in proxy mode. */
   network?: Enrolled;
+  /** Live approval: what was decided while the command waited (shim/addon/live_approval.h). */
+  live: LiveState;
 }
+
+interface LiveState {
+  /** Denial keys settled live (their stderr messages are not asked about again at the exit). */
+  keys: Set<string>;
+  /** Allowed "once": for the rest of this command's run. */
+  once: Set<string>;
+  questions: number;
+  /** Open questions by token: aborted when the command stops waiting. */
+  pending: Map<number, AbortController>;
+  said: Set<string>;
+}
+
+/** Questions one command may cause while it runs; beyond, its denied opens fail at once. */
+export const LIVE_MAX_QUESTIONS = 16;
+const LIVE_QUESTION_TIMEOUT_MS = 120_000;
 
 /** proxy-bin/bash is what $SHELL names; proxy-bin/path/ is what is first on PATH. */
 function routeOf(req: RunRequest, prefixed: boolean, proxyBinDir: string): Route {
@@ -312,6 +334,7 @@ export class Supervisor {
       started: process.hrtime.bigint(),
       asked: new Set(),
       network,
+      live: { keys: new Set(), once: new Set(), questions: 0, pending: new Map(), said: new Set() },
     };
     conn.command = record;
     conn.run = run;
@@ -332,14 +355,14 @@ export class Supervisor {
     record.attempts++;
     const stdio: [number, number, number] = [run.closed.has(0) ? -1 : run.stdin, run.closed.has(1) ? -1 : run.stdout, run.closed.has(2) ? -1 : run.relay.commandFd];
     const onExit = (code: number | null, signal: number | null) => void this.onExit(conn, record, run, sandbox, code, signal);
-    const pid = this.o.platform ? this.o.platform.spawn(sandbox, { ...run.spawn, stdio }, onExit) : this.spawnLandlock(run, stdio, sandbox as CommandSandbox, onExit);
+    const pid = this.o.platform ? this.o.platform.spawn(sandbox, { ...run.spawn, stdio }, onExit) : this.spawnLandlock(conn, record, run, stdio, sandbox as CommandSandbox, onExit);
     record.pid = pid;
     this.running.set(pid, record);
     this.commandPids.add(pid);
     this.o.watchdog?.track(pid);
   }
 
-  private spawnLandlock(run: CommandRun, stdio: [number, number, number], sandbox: CommandSandbox, onExit: (code: number | null, signal: number | null) => void): number {
+  private spawnLandlock(conn: Connection, record: CommandRecord, run: CommandRun, stdio: [number, number, number], sandbox: CommandSandbox, onExit: (code: number | null, signal: number | null) => void): number {
     return this.o.addon.spawn(
       {
         ...run.spawn,
@@ -351,6 +374,10 @@ export class Supervisor {
         restrictFlags: RESTRICT_SELF_LOG_NEW_EXEC_ON,
         // Proxy mode: connect() only to loopback, on the proxy's port and allow_tcp_connect ports.
         connectGuard: sandbox.compiled.connectGuard,
+        // Live approval: denied reads wait for the person instead of failing (then a re-run).
+        ...(sandbox.liveRules
+          ? { liveApproval: { rules: sandbox.liveRules, onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', p: string, isDir: boolean) => this.onLive(conn, record, run, cmdId, token, kind, p, isDir) } }
+          : {}),
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
       onExit,
@@ -378,7 +405,9 @@ export class Supervisor {
             `nono: the sandbox denied ${d.op} of ${d.path}; Landlock cannot allow that without also opening the protected paths next to it (in ${grantsAll[i]!.path}). Write it inside the project instead, or start nono with a profile that grants the whole directory.`,
           );
         }
-        const kept = denials.filter((_, i) => works[i]);
+        // What was settled while the command waited is not asked about, nor re-run, again.
+        // (A message may name a symlink to the file the live question showed: compare real paths.)
+        const kept = denials.filter((d, i) => works[i] && !run.live.keys.has(denialKey(d)) && !(d.path && run.live.keys.has(denialKey({ ...d, path: realOrSelf(d.path) }))));
         if (kept.length) {
           const grants = kept.map(leastGrant);
           const outcome = await this.o.denials.resolve(
@@ -410,6 +439,68 @@ export class Supervisor {
       this.o.log(`cmd ${record.seq}: ${(e as Error).message}`);
     }
     this.finish(conn, record, run, code, signal);
+  }
+
+  /**
+   * Live approval: a read the policy denies is held in the kernel while this decides. The path is
+   * the canonical one the native side resolved and will open, nothing the command can change.
+   */
+  private onLive(conn: Connection, record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void {
+    if (kind === 'withdraw') {
+      run.live.pending.get(token)?.abort();
+      return;
+    }
+    void this.decideLive(conn, record, run, cmdId, token, Buffer.from(rawPath, 'latin1').toString(), isDir).catch((e) => {
+      this.o.log(`cmd ${record.seq}: live approval: ${(e as Error).message}`);
+      this.o.addon.liveAnswer(cmdId, token, false);
+    });
+  }
+
+  private async decideLive(conn: Connection, record: CommandRecord, run: CommandRun, cmdId: number, token: number, p: string, isDir: boolean): Promise<void> {
+    const d: Denial = { op: isDir ? 'list' : 'read', path: p, evidence: `open of ${p}, held until answered`, source: 'seccomp' };
+    const key = denialKey(d);
+    run.live.keys.add(key);
+    const answer = (allow: boolean) => {
+      const waiting = this.o.addon.liveAnswer(cmdId, token, allow);
+      this.o.log(`cmd ${record.seq}: live ${allow ? 'allowed' : 'denied'} ${key}${waiting ? '' : ' (nobody waits any more)'}`);
+    };
+    // Allowed since the command started (a session grant, or "once" for this command).
+    if (run.live.once.has(key) || explainLandlock((this.policy.current as CommandSandbox).compiled, p, d.op as 'read' | 'list').allowed) return answer(true);
+    const grant = leastGrant(d);
+    const tell = async (lines: string[]) => {
+      for (const l of lines) {
+        if (run.live.said.has(l)) continue;
+        run.live.said.add(l);
+        await run.relay.say(l);
+      }
+    };
+    if (!this.o.denials || !this.conns.has(conn.id)) return answer(false);
+    if (run.live.questions >= LIVE_MAX_QUESTIONS) {
+      answer(false);
+      return tell([`nono: this command asked about ${LIVE_MAX_QUESTIONS} denied files already; further denied opens fail without a question.`]);
+    }
+    run.live.questions++;
+    const withdraw = new AbortController();
+    run.live.pending.set(token, withdraw);
+    const signal = AbortSignal.any([conn.abort.signal, withdraw.signal, AbortSignal.timeout(this.o.liveQuestionTimeoutMs ?? LIVE_QUESTION_TIMEOUT_MS)]);
+    try {
+      const outcome = await this.o.denials.resolve(
+        { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked: run.asked },
+        [d],
+        [grant],
+        signal,
+      );
+      if (outcome.choice === 'deny') {
+        answer(false);
+        if (!withdraw.signal.aborted && !conn.abort.signal.aborted) await tell(outcome.lines);
+        return;
+      }
+      if (outcome.choice === 'once') run.live.once.add(key);
+      else this.policy.addSessionGrants([grant]);
+      answer(true);
+    } finally {
+      run.live.pending.delete(token);
+    }
   }
 
   /** Linux: Landlock's own records when the kernel offers them, the command's messages otherwise. */

@@ -12,9 +12,9 @@ export interface Denial {
   /** For network operations: the port when the message names it. */
   port?: number;
   host?: string;
-  /** The line that showed it (stderr line, audit record, log line). */
+  /** The line that showed it (stderr line, audit record, log line; 'seccomp': the held system call). */
   evidence: string;
-  source: 'stderr' | 'audit' | 'seatbelt-log' | 'proxy';
+  source: 'stderr' | 'audit' | 'seatbelt-log' | 'proxy' | 'seccomp';
 }
 
 /** The smallest addition to the policy that allows the denied operation. */

@@ -1,0 +1,281 @@
+// Live approval (`nono run --live-approval`, shim/addon/live_approval.h) as a person meets it: a
+// command reads a file the policy denies, waits inside open() while nono asks in a real terminal
+// (node-pty), and goes on with the file on "allow", on its first and only run.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as pty from 'node-pty';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadAddon } from '../src/native/addon.js';
+import { cli, fixtures } from './helpers/paths.js';
+import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
+
+const QUESTION = 'nono: the sandbox denied part of a command';
+const supported = loadAddon().liveApprovalSupported() === null;
+
+let h: SandboxHome;
+let config: string;
+let other: string;
+
+beforeEach(() => {
+  h = makeSandboxHome();
+  config = path.join(h.home, '.ssh', 'config');
+  other = path.join(h.home, '.aws', 'config');
+  fs.writeFileSync(config, 'Host example-secret\n');
+  fs.writeFileSync(other, '[profile other-secret]\n');
+});
+afterEach(() => h.cleanup());
+
+const env = () => ({
+  HOME: h.home,
+  PATH: process.env.PATH!,
+  TERM: 'xterm-256color',
+  XDG_CONFIG_HOME: path.join(h.home, '.config'),
+  XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
+});
+
+interface Result { cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }
+
+function startAgent(...cmds: string[]) {
+  let out = '';
+  // --allow-net: live approval and the connect guard of proxy mode cannot share a command yet.
+  const p = pty.spawn('node', [cli, 'run', '--live-approval', '--allow-net', '--', 'node', path.join(fixtures, 'live-agent.mjs'), ...cmds], {
+    cwd: h.project,
+    cols: 250,
+    rows: 50,
+    env: env(),
+  });
+  p.onData((d) => (out += d));
+  const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
+  return {
+    screen: () => out,
+    press: (k: string) => p.write(k),
+    async waitFor(text: string | (() => boolean), ms = 20_000) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        if (typeof text === 'string' ? out.includes(text) : text()) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`timed out waiting for ${text}; screen so far:\n${out}`);
+    },
+    exit,
+    results: (): Result[] =>
+      out
+        .split(/\r?\n/)
+        .filter((l) => l.includes('RESULT {'))
+        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7))),
+    questions: () => out.split(QUESTION).length - 1,
+  };
+}
+
+function auditRecords(): Array<Record<string, unknown>> {
+  const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+}
+
+const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+describe.skipIf(!supported)('live approval (real pty)', () => {
+  it('allow once: cat gets the file while it waits; the side effect before it happens once, no re-run', async () => {
+    const s = startAgent(`echo 1 >> log; cat ${config}; echo "cat=$?"`);
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toContain(`denied   read ${config}`);
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.code).toBe(0);
+    expect(r!.stdout).toBe('Host example-secret\ncat=0\n');
+    expect(r!.stderr).toBe('');
+    expect(fs.readFileSync(path.join(h.project, 'log'), 'utf8')).toBe('1\n');
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'command', attempts: 1 }));
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'decision', choice: 'once' }));
+    expect(s.questions()).toBe(1);
+  });
+
+  it('python3 open() and node fs.readFileSync() get the file on their first run', async () => {
+    const s = startAgent(
+      `${python} -c 'print(open("${config}").read(), end="")'`,
+      `node -e 'process.stdout.write(require("fs").readFileSync("${other}", "utf8"))'`,
+    );
+    await s.waitFor(QUESTION);
+    s.press('o');
+    await s.waitFor(() => s.questions() === 2);
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const [py, node] = s.results();
+    expect(py!.stdout).toBe('Host example-secret\n');
+    expect(node!.stdout).toBe('[profile other-secret]\n');
+    expect(py!.code).toBe(0);
+    expect(node!.code).toBe(0);
+  });
+
+  it('allow for the session: the next command reads the file without a question (Landlock grant)', async () => {
+    const s = startAgent(`cat ${config}`, `cat ${config}`);
+    await s.waitFor(QUESTION);
+    s.press('s');
+    await s.waitFor('AGENT-DONE');
+    const [a, b] = s.results();
+    expect(a!.stdout).toBe('Host example-secret\n');
+    expect(b!.stdout).toBe('Host example-secret\n');
+    expect(s.questions()).toBe(1);
+  });
+
+  it('deny: EACCES at the open, the command goes on (exit 0 after it), one line says how to allow it', async () => {
+    const s = startAgent(`echo 1 >> log; cat ${config}; echo done`);
+    await s.waitFor(QUESTION);
+    s.press('d');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.code).toBe(0);
+    expect(r!.stdout).toBe('done\n');
+    expect(r!.stderr).toContain(`cat: ${config}: Permission denied`);
+    expect(r!.stderr).toContain(`nono: the sandbox denied read of ${config}; to allow it, the user can run \`nono run --read-file ${config}\``);
+    expect(r!.stderr).not.toContain('re-running');
+    expect(fs.readFileSync(path.join(h.project, 'log'), 'utf8')).toBe('1\n');
+    expect(s.questions()).toBe(1);
+  });
+
+  it('withdraws the question when the command is killed while it waits', async () => {
+    const s = startAgent(`kill:cat ${config}`, `echo after`);
+    await s.waitFor(QUESTION);
+    await s.waitFor('AGENT-DONE', 20_000);
+    const [r, after] = s.results();
+    expect(r!.signal).toBe('SIGKILL');
+    expect(after!.stdout).toBe('after\n');
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'decision', choice: 'deny', cancelled: true }));
+    expect(await s.exit).toBe(0);
+  });
+
+  // Security (issue 11, item 7).
+  it('a symlink swapped in between the question and the answer is not followed: nothing else is opened', async () => {
+    const s = startAgent(`cat ${config}; echo "cat=$?"`);
+    await s.waitFor(QUESTION);
+    fs.rmSync(config);
+    fs.symlinkSync(other, config);
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.stdout).not.toContain('other-secret');
+    expect(r!.stdout).toContain('cat=1');
+  });
+
+  it('a file replaced under the same name between question and answer is not opened (inode check)', async () => {
+    const s = startAgent(`cat ${config}; echo "cat=$?"`);
+    await s.waitFor(QUESTION);
+    fs.renameSync(other, config); // the shown name now holds another file
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    expect(s.results()[0]!.stdout).toBe('cat=1\n');
+  });
+
+  it('a path rewritten in the command\'s memory after the notification changes nothing: the shown file is opened', async () => {
+    const script = path.join(h.project, 'rewrite.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import ctypes, os, threading, time',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        `buf = ctypes.create_string_buffer(${JSON.stringify(config)}.encode(), 4096)`,
+        // Another thread rewrites the path while open() waits for the answer.
+        `threading.Thread(target=lambda: (time.sleep(0.5), ctypes.memmove(buf, ${JSON.stringify(other)}.encode() + b"\\0", ${other.length + 1}))).start()`,
+        'fd = libc.open(buf, os.O_RDONLY)',
+        'print("fd", fd >= 0, os.read(fd, 100).decode() if fd >= 0 else ctypes.get_errno())',
+      ].join('\n'),
+    );
+    const s = startAgent(`${python} ${script}`);
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toContain(`denied   read ${config}`);
+    await new Promise((r) => setTimeout(r, 1000)); // the buffer now names the other file
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.stdout).toBe('fd True Host example-secret\n\n');
+    expect(s.questions()).toBe(1);
+  });
+
+  it('the question names the real file behind a symlink the command opened', async () => {
+    fs.symlinkSync(config, path.join(h.project, 'innocent.txt'));
+    const s = startAgent('cat innocent.txt');
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toContain(`denied   read ${config}`);
+    s.press('d');
+    await s.waitFor('AGENT-DONE');
+    expect(s.results()[0]!.stdout).toBe('');
+  });
+});
+
+function runNono(args: string[], cmd: string) {
+  return spawnSync('node', [cli, 'run', ...args, '--', 'bash', '-c', cmd], { cwd: h.project, env: env(), encoding: 'utf8', timeout: 60_000 });
+}
+
+describe.skipIf(!supported)('live approval without a terminal', () => {
+  it('answers EACCES at once, adds the agent-readable line, and never re-runs (even when the command exits 0)', () => {
+    const r = runNono(['--live-approval', '--allow-net', '--on-denial', 'deny'], `echo 1 >> log; cat ${config}; echo done`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toContain(`cat: ${config}: Permission denied`);
+    expect(r.stderr).toContain(`nono: the sandbox denied read of ${config}; to allow it`);
+    expect(fs.readFileSync(path.join(h.project, 'log'), 'utf8')).toBe('1\n');
+  });
+
+  it('a thread racing the open between an allowed and a denied path never reads the denied file', () => {
+    const allowed = path.join(h.project, 'allowed.txt');
+    fs.writeFileSync(allowed, 'ALLOWED\n');
+    const script = path.join(h.project, 'race.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import ctypes, os, threading',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        `a = ${JSON.stringify(allowed)}.encode() + b"\\0"; b = ${JSON.stringify(h.sshKey)}.encode() + b"\\0"`,
+        'buf = ctypes.create_string_buffer(4096); ctypes.memmove(buf, a, len(a))',
+        'stop = False',
+        'def flip():',
+        '    while not stop:',
+        '        ctypes.memmove(buf, b, len(b)); ctypes.memmove(buf, a, len(a))',
+        'threading.Thread(target=flip, daemon=True).start()',
+        'leaked = opened = 0',
+        'for i in range(3000):',
+        '    fd = libc.open(buf, os.O_RDONLY)',
+        '    if fd >= 0:',
+        '        opened += 1',
+        '        if b"PRIVATE KEY" in os.read(fd, 200): leaked += 1',
+        '        os.close(fd)',
+        'stop = True',
+        'print("opened", opened, "leaked", leaked)',
+      ].join('\n'),
+    );
+    const r = runNono(['--live-approval', '--allow-net', '--on-denial', 'deny'], `${python} ${script}`);
+    const m = /opened (\d+) leaked (\d+)/.exec(r.stdout);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![2])).toBe(0);
+  });
+
+  it('the command holds no listener and cannot install one of its own (the kernel allows one per process)', () => {
+    const script = path.join(h.project, 'listener.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import ctypes, os',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        // struct sock_fprog {len=1, filter=[RET ALLOW]}; SECCOMP_SET_MODE_FILTER=1, NEW_LISTENER=8
+        'insn = (ctypes.c_uint64 * 1)(0x7fff000000000006)',
+        'class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]',
+        'prog = P(1, ctypes.addressof(insn))',
+        'r = libc.syscall(317, 1, 8, ctypes.byref(prog))',
+        'print("fds", sorted(os.listdir("/proc/self/fd")), "listener", r, ctypes.get_errno())',
+      ].join('\n'),
+    );
+    const r = runNono(['--live-approval', '--allow-net', '--on-denial', 'deny'], `exec ${python} ${script} </dev/null`);
+    expect(r.stdout).toMatch(/listener -1 16\b/); // EBUSY
+    // 0, 1, 2 and the directory listing itself: no listener among them.
+    expect(r.stdout).toMatch(/^fds \['0', '1', '2', '3'\]/);
+  });
+
+  it('is refused with a clear line where commands use the connect guard (proxy mode), and re-runs as before', () => {
+    const r = runNono(['--live-approval', '--on-denial', 'deny'], `cat ${config}`);
+    expect(r.stderr).toContain('--live-approval is not active: commands whose network goes through the proxy already use their one seccomp listener');
+    expect(r.stderr).toContain(`nono: the sandbox denied read of ${config}`);
+  });
+});
