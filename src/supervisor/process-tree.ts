@@ -40,19 +40,21 @@ function allStats(): ProcStat[] {
   return out;
 }
 
-/** Every live process that belongs to the tree of a command started as a session leader. */
-export function commandTree(rootPid: number): number[] {
-  const stats = allStats();
+/**
+ * The tree of a command started as a session leader, from one snapshot of the process table
+ * (/proc here; sysctl on macOS, src/supervisor/platform/process-table.ts): its session, even what
+ * was reparented after its parent died, plus every descendant, even those that started sessions of
+ * their own.
+ */
+export function treeOf(table: readonly ProcStat[], rootPid: number): number[] {
   const children = new Map<number, number[]>();
-  for (const s of stats) {
+  for (const s of table) {
     const list = children.get(s.ppid) ?? [];
     list.push(s.pid);
     children.set(s.ppid, list);
   }
-  // Same session: everything the command started, even after its parent died (reparented).
   const tree = new Set<number>([rootPid]);
-  for (const s of stats) if (s.sid === rootPid) tree.add(s.pid);
-  // Descendants: including those that started sessions of their own.
+  for (const s of table) if (s.sid === rootPid) tree.add(s.pid);
   const stack = [...tree];
   while (stack.length) {
     for (const c of children.get(stack.pop()!) ?? []) {
@@ -65,12 +67,18 @@ export function commandTree(rootPid: number): number[] {
   return [...tree];
 }
 
+/** Every live process that belongs to the tree of a command started as a session leader. */
+export function commandTree(rootPid: number): number[] {
+  return treeOf(allStats(), rootPid);
+}
+
 /**
- * Kills the command's whole tree; returns how many processes were signalled. The tree is frozen
- * (SIGSTOP) before anything dies: killing a parent first would reparent its children to init,
- * and one that had started its own session could no longer be found.
+ * Kills the tree of rootPid, read from `table` (a fresh snapshot per call); returns how many
+ * processes were signalled. The tree is frozen (SIGSTOP) before anything dies: killing a parent
+ * first would reparent its children to init, and one that had started its own session could no
+ * longer be found.
  */
-export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {
+export function killTreeWith(table: () => readonly ProcStat[], rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {
   const send = (pid: number, sig: NodeJS.Signals) => {
     try {
       process.kill(pid, sig);
@@ -82,7 +90,7 @@ export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKI
   const frozen = new Set<number>();
   // Two passes: a process forked while the first snapshot was taken shows up in the second.
   for (let pass = 0; pass < 2; pass++) {
-    for (const pid of commandTree(rootPid)) {
+    for (const pid of treeOf(table(), rootPid)) {
       if (!frozen.has(pid) && send(pid, 'SIGSTOP')) frozen.add(pid);
     }
   }
@@ -93,6 +101,11 @@ export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKI
     if (signal !== 'SIGKILL') send(pid, 'SIGCONT'); // a stopped process would not act on TERM
   }
   return n;
+}
+
+/** Kills the command's whole tree (see killTreeWith), from /proc. */
+export function killCommandTree(rootPid: number, signal: NodeJS.Signals = 'SIGKILL'): number {
+  return killTreeWith(allStats, rootPid, signal);
 }
 
 /**
