@@ -53,7 +53,7 @@ export async function benchNetwork({ runs = 5, megabytes = 100, concurrent = 50 
       plain.push(await speed(['-x', via]));
       piped.push(await speed(['-p', '-x', viaNodePipe]));
     }
-    console.log(`\n3. the session proxy: ${megabytes} MB from a loopback server with curl, ${runs} alternating runs (median MB/s)`);
+    console.log(`\n4. the session proxy: ${megabytes} MB from a loopback server with curl, ${runs} alternating runs (median MB/s)`);
     const row = (label, v) => console.log(`${label.padEnd(44)}${v.toFixed(0).padStart(9)}${(v / median(direct)).toFixed(2).padStart(8)}x`);
     console.log(`${''.padEnd(44)}${'MB/s'.padStart(9)}${'ratio'.padStart(9)}`);
     row('direct', median(direct));
