@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "backoff_poll.h"
 #include "napi_util.h"
 
 /* "v1\t" + readlink(/proc/self/exe), which the interposer caps below PATH_MAX (interpose.c). */
@@ -28,30 +29,17 @@
 
 static struct {
   int fd;
-  uv_poll_t *poll;
-  uv_timer_t *backoff;
+  nono_backoff_poll watch;
   napi_env env;
   napi_ref on_message;
   napi_async_context ctx;
 } hs = {.fd = -1};
 
-static void on_readable(uv_poll_t *h, int status, int events);
-
-static void on_backoff(uv_timer_t *t) {
-  (void)t;
-  if (hs.fd >= 0) uv_poll_start(hs.poll, UV_READABLE, on_readable);
-}
-
-static void pause_socket(void) {
-  uv_poll_stop(hs.poll);
-  uv_timer_start(hs.backoff, on_backoff, ERROR_BACKOFF_MS, 0);
-}
-
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)h;
   (void)events;
   if (status < 0) {
-    pause_socket();
+    nono_backoff_poll_pause(&hs.watch, ERROR_BACKOFF_MS);
     return;
   }
   for (;;) {
@@ -62,7 +50,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     ssize_t n = recvmsg(hs.fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) pause_socket();
+      if (errno != EAGAIN && errno != EWOULDBLOCK) nono_backoff_poll_pause(&hs.watch, ERROR_BACKOFF_MS);
       return; /* drained, or retried after the pause */
     }
     if ((msg.msg_flags & MSG_TRUNC) || (size_t)n > MAX_HANDSHAKE) continue; /* not from our interposer */
@@ -116,41 +104,26 @@ napi_value nono_listen_handshake(napi_env env, napi_callback_info info) {
   }
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
-  hs.poll = malloc(sizeof *hs.poll);
-  hs.backoff = malloc(sizeof *hs.backoff);
-  int rc = hs.poll && hs.backoff ? uv_poll_init(loop, hs.poll, fd) : UV_ENOMEM;
+  /* Handshakes must never keep nono alive on their own (the watch is unref'd). */
+  int rc = nono_backoff_poll_start(&hs.watch, loop, fd, on_readable);
   if (rc != 0) {
-    free(hs.poll);
-    free(hs.backoff);
-    hs.poll = NULL;
-    hs.backoff = NULL;
     close(fd);
     nono_throw_errno(env, "cannot watch the handshake socket", -rc);
     return NULL;
   }
-  uv_timer_init(loop, hs.backoff); /* cannot fail */
   hs.fd = fd;
   hs.env = env;
   napi_create_reference(env, argv[1], 1, &hs.on_message);
   napi_value name;
   napi_create_string_utf8(env, "nono:handshake", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &hs.ctx);
-  uv_poll_start(hs.poll, UV_READABLE, on_readable);
-  /* Handshakes must never keep nono alive on their own. */
-  uv_unref((uv_handle_t *)hs.poll);
-  uv_unref((uv_handle_t *)hs.backoff);
   return NULL;
 }
 
 napi_value nono_close_handshake(napi_env env, napi_callback_info info) {
   (void)info;
   if (hs.fd < 0) return NULL;
-  uv_poll_stop(hs.poll);
-  uv_close((uv_handle_t *)hs.poll, (uv_close_cb)free);
-  hs.poll = NULL;
-  uv_timer_stop(hs.backoff);
-  uv_close((uv_handle_t *)hs.backoff, (uv_close_cb)free);
-  hs.backoff = NULL;
+  nono_backoff_poll_close(&hs.watch);
   close(hs.fd);
   hs.fd = -1;
   napi_delete_reference(env, hs.on_message);

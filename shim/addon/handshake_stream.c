@@ -17,12 +17,14 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "backoff_poll.h"
 #include "napi_util.h"
 #include "peer_creds.h"
 #include "portable.h"
 
 #define MAX_MESSAGE 4200 /* "v1\t" + PATH_MAX (1024 on macOS, 4096 on Linux) + slack */
 #define MAX_PENDING 256  /* connections being read at once; more are dropped (warning only) */
+#define ACCEPT_BACKOFF_MS 100 /* listener pause after an accept() that failed (out of descriptors...) */
 
 typedef struct hs_conn {
   uv_poll_t poll;
@@ -34,7 +36,7 @@ typedef struct hs_conn {
 
 static struct {
   int fd;
-  uv_poll_t *poll;
+  nono_backoff_poll watch;
   napi_env env;
   napi_ref on_message;
   napi_async_context ctx;
@@ -85,12 +87,22 @@ static void on_conn_readable(uv_poll_t *h, int status, int events) {
 static void on_listen_readable(uv_poll_t *h, int status, int events) {
   (void)h;
   (void)events;
-  if (status < 0) return;
+  if (status < 0) {
+    nono_backoff_poll_pause(&hs.watch, ACCEPT_BACKOFF_MS);
+    return;
+  }
   for (;;) {
     int fd = nono_accept(hs.fd);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      /* EMFILE and the like leave the connection pending: polling again now would only spin. */
+      if (errno != EAGAIN && errno != EWOULDBLOCK) nono_backoff_poll_pause(&hs.watch, ACCEPT_BACKOFF_MS);
+      return;
+    }
     hs_conn *c = hs.pending < MAX_PENDING ? calloc(1, sizeof *c) : NULL;
-    if (!c || nono_peer_creds(fd, &c->peer) != 0) {
+    uv_loop_t *loop;
+    napi_get_uv_event_loop(hs.env, &loop);
+    if (!c || nono_peer_creds(fd, &c->peer) != 0 || uv_poll_init(loop, &c->poll, fd) != 0) {
       free(c);
       close(fd);
       continue;
@@ -98,9 +110,6 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
     hs.pending++;
     c->fd = fd;
     c->poll.data = c;
-    uv_loop_t *loop;
-    napi_get_uv_event_loop(hs.env, &loop);
-    uv_poll_init(loop, &c->poll, fd);
     uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_conn_readable);
     uv_unref((uv_handle_t *)&c->poll);
   }
@@ -146,27 +155,27 @@ napi_value nono_listen_handshake_stream(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, "bind/listen handshake socket", e);
     return NULL;
   }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  int err = nono_backoff_poll_start(&hs.watch, loop, fd, on_listen_readable); /* unref'd */
+  if (err != 0) {
+    close(fd);
+    nono_throw_errno(env, "cannot watch the handshake socket", -err);
+    return NULL;
+  }
   hs.fd = fd;
   hs.env = env;
   napi_create_reference(env, argv[1], 1, &hs.on_message);
   napi_value name;
   napi_create_string_utf8(env, "nono:handshake", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &hs.ctx);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  hs.poll = malloc(sizeof *hs.poll);
-  uv_poll_init(loop, hs.poll, fd);
-  uv_poll_start(hs.poll, UV_READABLE, on_listen_readable);
-  uv_unref((uv_handle_t *)hs.poll);
   return NULL;
 }
 
 napi_value nono_close_handshake_stream(napi_env env, napi_callback_info info) {
   (void)info;
   if (hs.fd < 0) return NULL;
-  uv_poll_stop(hs.poll);
-  uv_close((uv_handle_t *)hs.poll, (uv_close_cb)free);
-  hs.poll = NULL;
+  nono_backoff_poll_close(&hs.watch);
   close(hs.fd);
   hs.fd = -1;
   napi_delete_reference(env, hs.on_message);
