@@ -68,6 +68,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+
+#include "handshake_addr.h"
 #define NONO_ENVIRON environ
 #define NONO_PRELOAD_ENTRY "LD_PRELOAD="
 /* ld.so splits LD_PRELOAD on both. */
@@ -394,14 +396,9 @@ static void nono_resolve_real_functions(void) {
  * the agent that did not. One datagram, never waited for: a missing receiver or a full queue is
  * ignored. The pid is not in the payload because the receiver takes it from the kernel. */
 static void nono_handshake(void) {
-  const char *path = getenv("NONO_HANDSHAKE");
-  if (path == NULL || path[0] != '/') return;
   struct sockaddr_un addr;
-  size_t path_len = strlen(path);
-  if (path_len >= sizeof addr.sun_path) return;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path, path_len + 1);
+  size_t path_len = nono_handshake_addr(&addr);
+  if (path_len == 0) return;
 
   char msg[3 + PATH_MAX];
   memcpy(msg, "v1\t", 3);

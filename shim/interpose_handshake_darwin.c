@@ -18,17 +18,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "handshake_addr.h"
+
 void nono_handshake(void);
 
 void nono_handshake(void) {
-  const char *path = getenv("NONO_HANDSHAKE");
-  if (path == NULL || path[0] != '/') return;
   struct sockaddr_un addr;
-  size_t path_len = strlen(path);
-  if (path_len >= sizeof addr.sun_path) return;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path, path_len + 1);
+  size_t path_len = nono_handshake_addr(&addr);
+  if (path_len == 0) return;
 
   char msg[3 + PATH_MAX];
   memcpy(msg, "v1\t", 3);
