@@ -48,6 +48,7 @@ it('does not spin while out of descriptors, and delivers the waiting handshake a
     process.stdin.once('data', () => { for (const fd of held) fs.closeSync(fd); console.log('FREED'); });
     setInterval(() => {}, 1000);`;
   const listener = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => listener.on('exit', r));
   let out = '';
   listener.stdout!.on('data', (d) => (out += d));
   const waitFor = async (re: RegExp) => {
@@ -69,6 +70,6 @@ it('does not spin while out of descriptors, and delivers the waiting handshake a
   expect(used, 'listener CPU ticks in 1 s while out of descriptors').toBeLessThan(10);
   listener.stdin!.write('go\n');
   await waitFor(/GOT v1\t\/waited/);
-  await new Promise((r) => listener.on('exit', r));
+  await exited;
   sender.kill();
 });
