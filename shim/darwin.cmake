@@ -20,7 +20,7 @@ set_target_properties(nono-interpose PROPERTIES PREFIX "lib" OUTPUT_NAME "nono-i
 #    the node binary at load time.
 add_library(nono_addon SHARED
   addon/addon_main.c addon/fd_server.c addon/napi_util.c addon/file_facts.c addon/stderr_relay.c
-  addon/close_fd.c addon/helper_spawn.c addon/handshake_stream.c addon/backoff_poll.c addon/process_table_darwin.c)
+  addon/close_fd.c addon/helper_spawn.c addon/handshake_stream.c addon/backoff_poll.c addon/unix_socket.c addon/process_table_darwin.c)
 target_include_directories(nono_addon PRIVATE ${CMAKE_JS_INC} ${CMAKE_CURRENT_SOURCE_DIR})
 set_target_properties(nono_addon PROPERTIES PREFIX "" SUFFIX ".node")
 target_link_libraries(nono_addon PRIVATE ${CMAKE_JS_LIB})

@@ -39,6 +39,7 @@
 #include "peer_creds.h"
 #include "portable.h"
 #include "napi_util.h"
+#include "unix_socket.h"
 
 #define MAX_FRAME (1u << 20) /* 1 MiB: argv + env of any sane command fits many times over */
 #define MAX_FDS_PER_FRAME 8
@@ -551,16 +552,8 @@ napi_value nono_listen(napi_env env, napi_callback_info info) {
     nono_throw(env, "the supervisor socket is already listening in this process");
     return NULL;
   }
-  char *path = nono_get_bytes(env, argv[0], "socket path");
-  if (!path) return NULL;
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) {
-    free(path);
-    nono_throw(env, "socket path too long for a Unix socket (max 107 bytes)");
-    return NULL;
-  }
-  strcpy(addr.sun_path, path);
-  free(path);
+  struct sockaddr_un addr;
+  if (!nono_unix_addr_from_js(env, argv[0], "socket path", &addr)) return NULL;
   if (!read_limits(env, argv[3])) return NULL;
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
@@ -578,19 +571,10 @@ napi_value nono_listen(napi_env env, napi_callback_info info) {
     nono_throw_errno(env, "cannot set up the supervisor socket", e);
     return NULL;
   }
-  int fd = nono_socket(AF_UNIX, SOCK_STREAM, 1);
-  int e = errno;
-  int rc = -1;
-  if (fd >= 0) {
-    /* The directory is 0700; the socket itself is also owner-only so that other users'
-     * processes cannot even connect. */
-    mode_t old = umask(0177);
-    rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
-    e = errno;
-    umask(old);
-    if (rc == 0 && (rc = listen(fd, 256)) != 0) e = errno;
-    if (rc == 0 && (rc = uv_poll_init(loop, srv.poll, fd)) != 0) e = -rc;
-  }
+  int fd = nono_listen_private(&addr); /* owner-only: other users' processes cannot connect */
+  int e = fd < 0 ? -fd : 0;
+  int rc = fd < 0 ? -1 : uv_poll_init(loop, srv.poll, fd);
+  if (fd >= 0 && rc != 0) e = -rc;
   if (rc != 0) {
     if (fd >= 0) close(fd);
     close(reserve);

@@ -22,6 +22,7 @@
 #include "addon.h"
 #include "backoff_poll.h"
 #include "napi_util.h"
+#include "unix_socket.h"
 
 /* "v1\t" + readlink(/proc/self/exe), which the interposer caps below PATH_MAX (interpose.c). */
 #define MAX_HANDSHAKE (3 + PATH_MAX)
@@ -83,16 +84,8 @@ napi_value nono_listen_handshake(napi_env env, napi_callback_info info) {
     nono_throw(env, "the handshake socket is already open in this process");
     return NULL;
   }
-  char *path = nono_get_bytes(env, argv[0], "handshake socket path");
-  if (!path) return NULL;
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) {
-    free(path);
-    nono_throw(env, "handshake socket path too long");
-    return NULL;
-  }
-  strcpy(addr.sun_path, path);
-  free(path);
+  struct sockaddr_un addr;
+  if (!nono_unix_addr_from_js(env, argv[0], "handshake socket path", &addr)) return NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0 ||

@@ -19,6 +19,7 @@
 #include "addon.h"
 #include "backoff_poll.h"
 #include "napi_util.h"
+#include "unix_socket.h"
 #include "peer_creds.h"
 #include "portable.h"
 
@@ -127,32 +128,12 @@ napi_value nono_listen_handshake_stream(napi_env env, napi_callback_info info) {
     nono_throw(env, "the handshake socket is already listening in this process");
     return NULL;
   }
-  char *path = nono_get_bytes(env, argv[0], "handshake socket path");
-  if (!path) return NULL;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) {
-    free(path);
-    nono_throw(env, "handshake socket path too long for a Unix socket");
-    return NULL;
-  }
-  strcpy(addr.sun_path, path);
-  free(path);
-  int fd = nono_socket(AF_UNIX, SOCK_STREAM, 1);
-  if (fd < 0) {
-    nono_throw_errno(env, "socket", errno);
-    return NULL;
-  }
+  if (!nono_unix_addr_from_js(env, argv[0], "handshake socket path", &addr)) return NULL;
   /* Any process of the user may say it loaded the interposer; other users may not connect. */
-  mode_t old = umask(0177);
-  int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
-  int e = errno;
-  umask(old);
-  if (rc != 0 || listen(fd, 256) != 0) {
-    if (rc == 0) e = errno;
-    close(fd);
-    nono_throw_errno(env, "bind/listen handshake socket", e);
+  int fd = nono_listen_private(&addr);
+  if (fd < 0) {
+    nono_throw_errno(env, "bind/listen handshake socket", -fd);
     return NULL;
   }
   uv_loop_t *loop;
