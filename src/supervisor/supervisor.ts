@@ -17,11 +17,10 @@ import { chooseShell, type RealShells } from '../nono-shell/real-shells.js';
 import { commandEnvironment } from './command-env.js';
 import type { AuditLog } from './audit-log.js';
 import type { CommandPolicy } from './command-policy.js';
-import { denialKey, type DenialHandler } from './denial-handler.js';
-import type { Denial } from './denials/types.js';
+import type { DenialHandler } from './denial-handler.js';
 import { explainLandlock } from '../policy/explain-landlock.js';
-import { realOrSelf } from '../policy/landlock-compiler.js';
 import { leastGrant } from './denials/least-grant.js';
+import { LiveQuestions } from './live-questions.js';
 import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
 import { StderrRelay } from './stderr-relay.js';
@@ -117,23 +116,8 @@ interface CommandRun {
   /** Its proxy credentials, in proxy mode. */
   network?: Enrolled;
   /** Live approval: what was decided while the command waited (shim/addon/live_approval.h). */
-  live: LiveState;
+  live: LiveQuestions;
 }
-
-interface LiveState {
-  /** Denial keys settled live (their stderr messages are not asked about again at the exit). */
-  keys: Set<string>;
-  /** Allowed "once": for the rest of this command's run. */
-  once: Set<string>;
-  questions: number;
-  /** Open questions by token: aborted when the command stops waiting. */
-  pending: Map<number, AbortController>;
-  said: Set<string>;
-}
-
-/** Questions one command may cause while it runs; beyond, its denied opens fail at once. */
-export const LIVE_MAX_QUESTIONS = 16;
-const LIVE_QUESTION_TIMEOUT_MS = 120_000;
 
 /** proxy-bin/bash is what $SHELL names; proxy-bin/path/ is what is first on PATH. */
 function routeOf(req: RunRequest, prefixed: boolean, proxyBinDir: string): Route {
@@ -319,6 +303,18 @@ export class Supervisor {
       (this.o.platform ? undefined : this.o.policy!.current.compiled.connectGuard?.loopbackPorts) ?? [],
     );
     const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv, proxy: network?.env });
+    const asked = new Set<string>();
+    const live = new LiveQuestions({
+      denials: this.o.denials,
+      command: { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked },
+      allowedNow: (d) => explainLandlock((this.policy.current as CommandSandbox).compiled, d.path!, d.op as 'read' | 'list').allowed,
+      addSessionGrants: (grants) => this.policy.addSessionGrants(grants),
+      gone: conn.abort.signal,
+      connected: () => this.conns.has(conn.id),
+      say: (line) => relay.say(line),
+      log: (line) => this.o.log(`cmd ${record.seq}: ${line}`),
+      timeoutMs: this.o.liveQuestionTimeoutMs,
+    });
     const run: CommandRun = {
       closed,
       spawn: {
@@ -332,9 +328,9 @@ export class Supervisor {
       stdout: fds[1]!,
       relay,
       started: process.hrtime.bigint(),
-      asked: new Set(),
+      asked,
       network,
-      live: { keys: new Set(), once: new Set(), questions: 0, pending: new Map(), said: new Set() },
+      live,
     };
     conn.command = record;
     conn.run = run;
@@ -376,7 +372,7 @@ export class Supervisor {
         connectGuard: sandbox.compiled.connectGuard,
         // Live approval: denied reads wait for the person instead of failing (then a re-run).
         ...(sandbox.liveRules
-          ? { liveApproval: { rules: sandbox.liveRules, onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', p: string, isDir: boolean) => this.onLive(conn, record, run, cmdId, token, kind, p, isDir) } }
+          ? { liveApproval: { rules: sandbox.liveRules, onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', p: string, isDir: boolean) => this.onLive(record, run, cmdId, token, kind, p, isDir) } }
           : {}),
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
@@ -407,7 +403,7 @@ export class Supervisor {
         }
         // What was settled while the command waited is not asked about, nor re-run, again.
         // (A message may name a symlink to the file the live question showed: compare real paths.)
-        const kept = denials.filter((d, i) => works[i] && !run.live.keys.has(denialKey(d)) && !(d.path && run.live.keys.has(denialKey({ ...d, path: realOrSelf(d.path) }))));
+        const kept = denials.filter((d, i) => works[i] && !run.live.settled(d));
         if (kept.length) {
           const grants = kept.map(leastGrant);
           const outcome = await this.o.denials.resolve(
@@ -441,66 +437,16 @@ export class Supervisor {
     this.finish(conn, record, run, code, signal);
   }
 
-  /**
-   * Live approval: a read the policy denies is held in the kernel while this decides. The path is
-   * the canonical one the native side resolved and will open, nothing the command can change.
-   */
-  private onLive(conn: Connection, record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void {
-    if (kind === 'withdraw') {
-      run.live.pending.get(token)?.abort();
-      return;
-    }
-    void this.decideLive(conn, record, run, cmdId, token, Buffer.from(rawPath, 'latin1').toString(), isDir).catch((e) => {
+  /** Live approval: an operation the policy denies is held in the kernel while the person is asked.
+   * The paths are the canonical ones the native side resolved and will act on. */
+  private onLive(record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void {
+    if (kind === 'withdraw') return run.live.withdraw(token);
+    const answer = (allow: boolean) => this.o.addon.liveAnswer(cmdId, token, allow);
+    const held = { token, op: isDir ? 'list' : 'read', path: Buffer.from(rawPath, 'latin1').toString(), isDir } as const;
+    void run.live.decide(held, answer).catch((e) => {
       this.o.log(`cmd ${record.seq}: live approval: ${(e as Error).message}`);
-      this.o.addon.liveAnswer(cmdId, token, false);
-    });
-  }
-
-  private async decideLive(conn: Connection, record: CommandRecord, run: CommandRun, cmdId: number, token: number, p: string, isDir: boolean): Promise<void> {
-    const d: Denial = { op: isDir ? 'list' : 'read', path: p, evidence: `open of ${p}, held until answered`, source: 'seccomp' };
-    const key = denialKey(d);
-    run.live.keys.add(key);
-    const answer = (allow: boolean) => {
-      const waiting = this.o.addon.liveAnswer(cmdId, token, allow);
-      this.o.log(`cmd ${record.seq}: live ${allow ? 'allowed' : 'denied'} ${key}${waiting ? '' : ' (nobody waits any more)'}`);
-    };
-    // Allowed since the command started (a session grant, or "once" for this command).
-    if (run.live.once.has(key) || explainLandlock((this.policy.current as CommandSandbox).compiled, p, d.op as 'read' | 'list').allowed) return answer(true);
-    const grant = leastGrant(d);
-    const tell = async (lines: string[]) => {
-      for (const l of lines) {
-        if (run.live.said.has(l)) continue;
-        run.live.said.add(l);
-        await run.relay.say(l);
-      }
-    };
-    if (!this.o.denials || !this.conns.has(conn.id)) return answer(false);
-    if (run.live.questions >= LIVE_MAX_QUESTIONS) {
       answer(false);
-      return tell([`nono: this command asked about ${LIVE_MAX_QUESTIONS} denied files already; further denied opens fail without a question.`]);
-    }
-    run.live.questions++;
-    const withdraw = new AbortController();
-    run.live.pending.set(token, withdraw);
-    const signal = AbortSignal.any([conn.abort.signal, withdraw.signal, AbortSignal.timeout(this.o.liveQuestionTimeoutMs ?? LIVE_QUESTION_TIMEOUT_MS)]);
-    try {
-      const outcome = await this.o.denials.resolve(
-        { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked: run.asked },
-        [d],
-        [grant],
-        signal,
-      );
-      if (outcome.choice === 'deny') {
-        answer(false);
-        if (!withdraw.signal.aborted && !conn.abort.signal.aborted) await tell(outcome.lines);
-        return;
-      }
-      if (outcome.choice === 'once') run.live.once.add(key);
-      else this.policy.addSessionGrants([grant]);
-      answer(true);
-    } finally {
-      run.live.pending.delete(token);
-    }
+    });
   }
 
   /** Linux: Landlock's own records when the kernel offers them, the command's messages otherwise. */
