@@ -4,7 +4,8 @@
  * `nono run` for the agent; the supervisor itself stays outside every sandbox, because a process
  * inside one can never apply another (forbidden-sandbox-reinit).
  *
- *   nono-seatbelt-exec --profile FILE [-D KEY=VALUE]... [--ignore-signal N]... -- PROGRAM [ARG...]
+ *   nono-seatbelt-exec --profile FILE [-D KEY=VALUE]... [--ignore-signal N]... [--exec-report FILE]
+ *                      -- PROGRAM [ARG...]
  *
  * FILE holds the SBPL the supervisor compiled (src/policy/seatbelt-compiler.ts); each -D is read
  * in it as (param "KEY"). --ignore-signal keeps a signal ignored in the command, as the caller of
@@ -14,6 +15,11 @@
  * Fails closed: any error (bad arguments, unreadable profile, sandbox_init refusing the profile)
  * prints one line "nono-seatbelt-exec: ..." and exits 126 without running anything. A failed exec
  * after the sandbox is in place exits 127 (not found) or 126.
+ *
+ * --exec-report FILE (the agent's start, as nono-landlock-exec has it): if the final exec fails,
+ * write "ERRNO STRERROR" to FILE (opened before the sandbox, which may not allow creating it, and
+ * close-on-exec, so a successful exec leaves it empty) and print nothing: `nono run` then says in
+ * one line which file the agent's SBPL would not let it read or run.
  */
 #if !defined(__APPLE__)
 #error "nono-seatbelt-exec is the macOS helper; Linux uses nono-landlock-exec"
@@ -74,6 +80,7 @@ int main(int argc, char **argv) {
   const char *profile_path = NULL;
   const char *params[2 * MAX_PARAMS + 1];
   size_t nparams = 0;
+  int report_fd = -1;
   sigset_t ignored;
   sigemptyset(&ignored);
   int i = 1;
@@ -99,8 +106,12 @@ int main(int argc, char **argv) {
       long sig = strtol(argv[++i], &end, 10);
       if (*end || sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) die("bad signal %s", argv[i]);
       sigaddset(&ignored, (int)sig);
+    } else if (strcmp(a, "--exec-report") == 0 && i + 1 < argc) {
+      const char *report = argv[++i];
+      report_fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (report_fd < 0) die("cannot open %s: %s", report, strerror(errno));
     } else {
-      die("unknown or incomplete option %s (usage: --profile FILE [-D K=V]... [--ignore-signal N]... -- PROGRAM [ARG...])", a);
+      die("unknown or incomplete option %s (usage: --profile FILE [-D K=V]... [--ignore-signal N]... [--exec-report FILE] -- PROGRAM [ARG...])", a);
     }
   }
   params[2 * nparams] = NULL;
@@ -123,6 +134,7 @@ int main(int argc, char **argv) {
     if (sigismember(&ignored, sig) == 1) signal(sig, SIG_IGN);
   execv(argv[i], &argv[i]);
   int e = errno;
-  fprintf(stderr, "nono-seatbelt-exec: cannot execute %s: %s\n", argv[i], strerror(e));
+  if (report_fd >= 0) dprintf(report_fd, "%d %s\n", e, strerror(e));
+  else fprintf(stderr, "nono-seatbelt-exec: cannot execute %s: %s\n", argv[i], strerror(e));
   _exit(e == ENOENT ? 127 : 126);
 }

@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/native/paths.js';
 import { decide, parseSbpl } from '../src/policy/sbpl-eval.js';
 import { CPU_ARM64, CPU_X86_64, buildThin, fat, plist } from './fixtures/doctor/macho-builder.js';
+import { installNpmAgent } from './helpers/install-agent.js';
 
 const harness = path.join(packageRoot, 'test/helpers/darwin-run.mjs');
 const agent = path.join(packageRoot, 'test/fixtures/darwin/agent.mjs');
@@ -179,5 +180,56 @@ describe('nono run with the darwin backend (simulated Seatbelt)', () => {
     expect(decide(parseSbpl(first.sbpl), 'file-read-data', key).allowed).toBe(false);
     expect(decide(parseSbpl(second.sbpl), 'file-read-data', key).allowed).toBe(true);
   });
-});
 
+  describe('where the agent is installed (its SBPL, as Linux does it for Landlock)', () => {
+    // Beside HOME in a directory of its own under /tmp: nothing there is readable to the agent's SBPL.
+    let base: string | undefined;
+    afterEach(() => {
+      if (base) fs.rmSync(base, { recursive: true, force: true });
+      base = undefined;
+    });
+
+    it('an npm prefix under /tmp: the agent SBPL grants exactly the package root, shown by --verbose; the agent starts and its command runs', async () => {
+      rig = makeRig();
+      base = fs.mkdtempSync(path.join(os.tmpdir(), 'nono-darwin-agent-'));
+      const npm = installNpmAgent(base);
+      const out = await nonoRun(rig, ['--', npm.name, 'echo from-npm-agent', 'spawn-bash'], { PATH: `${npm.binDir}:${rig.env.PATH}`, NONO_SIM_VERBOSE: '1' });
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stdout).toContain('from-npm-agent');
+      expect(out.stderr).toContain(`nono: agent sandbox: read and run ${npm.unit} (npm package fake-agent, holding the program ${npm.script})`);
+      const [agentRun] = records(rig);
+      const rules = parseSbpl(agentRun.sbpl);
+      expect(decide(rules, 'file-read-data', npm.script).allowed).toBe(true);
+      expect(decide(rules, 'process-exec', npm.script).allowed).toBe(true);
+      // Only the package: its prefix and the commands' SBPL stay as they were.
+      expect(decide(rules, 'file-read-data', path.join(base, 'prefix', 'other-file')).allowed).toBe(false);
+      const commandRun = records(rig)[1];
+      expect(decide(parseSbpl(commandRun.sbpl), 'file-read-data', npm.script).allowed).toBe(false);
+    });
+
+    it('an agent inside a protected path (~/.ssh): one line naming the file and the rule, exit 126, nothing started', async () => {
+      rig = makeRig();
+      const inside = path.join(rig.home, '.ssh', 'agent.sh');
+      fs.writeFileSync(inside, '#!/bin/sh\necho started\n', { mode: 0o755 });
+      const out = await nonoRun(rig, ['--', inside]);
+      expect(out.code).toBe(126);
+      expect(out.stdout).not.toContain('started');
+      const lines = out.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^nono: ${inside} cannot start inside the agent sandbox: the program ${inside} lies inside the protected path ${path.dirname(inside)}`));
+      expect(fs.existsSync(rig.record)).toBe(false);
+    });
+
+    it('an exec the prediction cannot see fails inside the helper: its exec report gives the one line (not executable), exit 126', async () => {
+      rig = makeRig();
+      const agentFile = path.join(rig.work, 'agent-not-executable.sh');
+      fs.writeFileSync(agentFile, '#!/bin/sh\necho started\n', { mode: 0o644 });
+      const out = await nonoRun(rig, ['--', agentFile]);
+      expect(out.code).toBe(126);
+      expect(out.stderr).toContain(`${agentFile} is not executable (mode 0644); make it executable (chmod +x)`);
+      expect(out.stderr).not.toContain('nono-seatbelt-exec: cannot execute');
+      const [agentRun] = records(rig);
+      expect(agentRun.program[0]).toBe(agentFile);
+    });
+  });
+});

@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import { analyzeExecutable, sniffFormat } from '../doctor/executable.js';
 import { readHead } from '../doctor/preload-verdict.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
-import { blockedLine, programBlocked, programFiles } from '../policy/agent-program.js';
-import type { CompiledLandlock } from '../policy/landlock-compiler.js';
+import { blockedLine, programBlocked, programFiles, type ProgramJudge } from '../policy/agent-program.js';
 
 /** The profile to use, and the line that says so when nono chose it. */
 export function chooseProfile(given: string | undefined, agent: AgentResolution | undefined): { profile: string; line?: string } {
@@ -58,14 +57,14 @@ function missingInterpreter(agent: AgentResolution): { role: string; path: strin
  * its sandbox does not let it read or run, a file that is missing or not executable, or else the
  * kernel's own reason.
  */
-export function execFailureLine(program: string, f: ExecFailure, agent: AgentResolution | undefined, agentPolicy: CompiledLandlock): { code: number; line: string } {
+export function execFailureLine(program: string, f: ExecFailure, agent: AgentResolution | undefined, judge: ProgramJudge): { code: number; line: string } {
   if (!agent || agent.format === 'missing') return { code: 127, line: `${program}: command not found` };
   const files = programFiles(agent);
   const missing = files.find((x) => !fs.existsSync(x.path)) ?? missingInterpreter(agent);
   if (missing) return { code: 126, line: `${program} cannot start: ${missing.role} ${missing.path} does not exist` };
   const dir = files.find((x) => fs.statSync(x.path).isDirectory());
   if (dir) return { code: 126, line: `${program} cannot start: ${dir.role} ${dir.path} is a directory` };
-  const blocked = programBlocked(agentPolicy, agent);
+  const blocked = programBlocked(judge, agent);
   if (blocked) return { code: 126, line: blockedLine(program, blocked) };
   for (const x of files) {
     try {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { resolveAgent } from '../doctor/resolve-agent.js';
-import { programBlocked, blockedLine } from '../policy/agent-program.js';
+import { programBlocked, blockedLine, landlockJudge, seatbeltJudge } from '../policy/agent-program.js';
 import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
@@ -127,7 +127,9 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     throw e;
   }
   // Never start blind: an agent its sandbox cannot even run gets one line, not an empty screen.
-  const blocked = s.platform === 'linux' && sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(s.agentPolicy, agent) : undefined;
+  // What the agent's own sandbox lets it read and run, under either platform's rules.
+  const agentJudge = s.platform === 'linux' ? landlockJudge(s.agentPolicy) : seatbeltJudge(s.agentSeatbelt, s.policy);
+  const blocked = sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(agentJudge, agent) : undefined;
   if (blocked) {
     say(blockedLine(program, blocked));
     events.emit({ event: 'exit', code: 126 });
@@ -141,7 +143,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   let argv = args;
   // Where the exec helper reports a failed exec (empty once the agent really started).
   const execReport = path.join(s.session.dir, 'agent-exec');
-  const execFailed = () => (sandboxAgent && s.platform === 'linux' ? readExecFailure(execReport) : undefined);
+  const execFailed = () => (sandboxAgent ? readExecFailure(execReport) : undefined);
   if (sandboxAgent && s.platform === 'darwin') {
     // Seatbelt: the agent's own SBPL, applied by nono-seatbelt-exec before it execs the agent;
     // nono itself (the supervisor) stays outside every sandbox. The helper wants an absolute path.
@@ -155,7 +157,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
       return { code: 127 };
     }
     file = s.backend.helper;
-    argv = ['--profile', s.agentProfileFile, '--', resolved, ...args];
+    argv = ['--profile', s.agentProfileFile, '--exec-report', execReport, '--', resolved, ...args];
   } else if (sandboxAgent && s.platform === 'linux') {
     file = nativePaths.execHelper;
     argv = [...execHelperArgs(s.agentPolicy), '--exec-report', execReport, '--', program, ...args];
@@ -202,8 +204,8 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     // A short-lived agent: decide now, from what it reported while it ran.
     checkPreload();
     const failure = execFailed();
-    if (failure && s.platform === 'linux') {
-      const { code, line } = execFailureLine(program, failure, agent, s.agentPolicy);
+    if (failure) {
+      const { code, line } = execFailureLine(program, failure, agent, agentJudge);
       say(line);
       events.emit({ event: 'exit', code });
       s.audit.write({ type: 'session-end', code });

@@ -13,7 +13,9 @@ import { findPackage, realOrSelf, type AgentResolution } from '../doctor/resolve
 import { explainLandlock } from './explain-landlock.js';
 import { isInside, type CompiledLandlock } from './landlock-compiler.js';
 import { READ_RIGHTS } from './landlock-rights.js';
-import { PolicyError, type ResolvedPolicy } from './resolved-policy.js';
+import { PolicyError, partFor, type ResolvedPolicy } from './resolved-policy.js';
+import { decide } from './sbpl-eval.js';
+import type { CompiledSeatbelt } from './seatbelt-compiler.js';
 
 export interface ProgramFile {
   path: string;
@@ -79,20 +81,54 @@ export function installUnit(file: string): { dir: string; what: string } | undef
   return unit && unit.dir.split('/').filter(Boolean).length >= 2 ? unit : undefined;
 }
 
-const canRun = (c: CompiledLandlock, p: string) => explainLandlock(c, p, 'read').allowed && explainLandlock(c, p, 'execute').allowed;
+/** What the agent's own sandbox allows, on whichever platform compiled it. */
+export interface ProgramJudge {
+  /** Whether the agent may read / run P there, and the rule that decided (for messages). */
+  check(p: string, op: 'read' | 'execute'): { allowed: boolean; decidedBy: string };
+  /** Paths the profile keeps the agent from reading: a grant never opens them. */
+  readDenies: ReadonlyArray<{ path: string; source: string }>;
+}
+
+export function landlockJudge(c: CompiledLandlock): ProgramJudge {
+  return {
+    check: (p, op) => {
+      const e = explainLandlock(c, p, op);
+      return { allowed: e.allowed, decidedBy: e.decidedBy };
+    },
+    readDenies: c.denies.filter((d) => (d.rights & READ_RIGHTS) !== 0),
+  };
+}
+
+/** Seatbelt's operations for the same two questions (what sbpl-eval decides). */
+const SEATBELT_OPS = { read: 'file-read-data', execute: 'process-exec' } as const;
+
+export function seatbeltJudge(c: CompiledSeatbelt, policy: ResolvedPolicy): ProgramJudge {
+  return {
+    check: (p, op) => {
+      const d = decide(c.rules, SEATBELT_OPS[op], p);
+      return { allowed: d.allowed, decidedBy: d.rule === 'default' ? "the profile's default (deny)" : `${d.rule.action} rule ${d.rule.id} (${d.rule.source})` };
+    },
+    // Both spellings, as the Landlock compiler keeps them: a symlinked ~/.ssh is still caught.
+    readDenies: partFor(policy, 'agent')
+      .denies.filter((d) => d.access === 'all')
+      .flatMap((d) => [...new Set([path.resolve(d.path), realOrSelf(d.path)])].map((p) => ({ path: p, source: d.source }))),
+  };
+}
+
+const canRun = (j: ProgramJudge, p: string) => j.check(p, 'read').allowed && j.check(p, 'execute').allowed;
 
 /**
  * Adds to `policy.agent.grants` what the agent needs to read and run its program and is not
  * readable under `agentPolicy` yet; returns what was added. Throws a PolicyError when that would
  * open a protected path (a deny of the profile or its groups).
  */
-export function grantAgentProgram(policy: ResolvedPolicy, agentPolicy: CompiledLandlock, r: AgentResolution): ProgramGrant[] {
+export function grantAgentProgram(policy: ResolvedPolicy, judge: ProgramJudge, r: AgentResolution): ProgramGrant[] {
   const added: ProgramGrant[] = [];
-  const readDenies = agentPolicy.denies.filter((d) => (d.rights & READ_RIGHTS) !== 0);
+  const readDenies = judge.readDenies;
   for (const f of programFiles(r)) {
     // Only programs are granted: a directory or device named as the agent gets nothing (its exec fails, and says so).
     if (!fs.statSync(f.path, { throwIfNoEntry: false })?.isFile()) continue;
-    if (canRun(agentPolicy, f.path) || added.some((g) => isInside(f.path, g.path))) continue;
+    if (canRun(judge, f.path) || added.some((g) => isInside(f.path, g.path))) continue;
     const unit = installUnit(f.path);
     const target: ProgramGrant = unit
       ? { path: unit.dir, kind: 'dir', why: `${unit.what}, holding ${f.role} ${f.path}` }
@@ -121,12 +157,12 @@ export function grantAgentProgram(policy: ResolvedPolicy, agentPolicy: CompiledL
 }
 
 /** The first file of the agent's start that its sandbox still cannot read and run, and why. */
-export function programBlocked(agentPolicy: CompiledLandlock, r: AgentResolution): { file: ProgramFile; decidedBy: string } | undefined {
+export function programBlocked(judge: ProgramJudge, r: AgentResolution): { file: ProgramFile; decidedBy: string } | undefined {
   for (const f of programFiles(r)) {
     // Not a program at all (a directory...): its exec fails and nono says that instead.
     if (!fs.statSync(f.path, { throwIfNoEntry: false })?.isFile()) continue;
     for (const op of ['execute', 'read'] as const) {
-      const e = explainLandlock(agentPolicy, f.path, op);
+      const e = judge.check(f.path, op);
       if (!e.allowed) return { file: f, decidedBy: e.decidedBy };
     }
   }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
 import { nativePaths, packageRoot, proxyBinDir } from '../native/paths.js';
 import { findRealShells } from '../nono-shell/real-shells.js';
+import { grantAgentProgram, seatbeltJudge } from '../policy/agent-program.js';
 import { approvalsFile } from '../policy/approvals.js';
 import { resolveProfile } from '../policy/resolve-profile.js';
 import { compileSeatbelt, type CompiledSeatbelt } from '../policy/seatbelt-compiler.js';
@@ -86,12 +87,25 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
     log(`denials are read from the unified log (${started.ready ? 'streaming' : started.reason}) and the commands' stderr`);
 
     const handshake = path.join(session.dir, 'handshake');
-    const agentSeatbelt = compileSeatbelt(policy, { tag, target: 'agent', allowUnixSockets: [session.socketPath, handshake] });
+    const compileAgent = () => compileSeatbelt(policy, { tag, target: 'agent', allowUnixSockets: [session.socketPath, handshake] });
+    let agentSeatbelt = compileAgent();
+    // Wherever the agent is installed (an npm prefix, a Homebrew keg...), its SBPL lets it read
+    // and run exactly its own program, as on Linux (src/policy/agent-program.ts).
+    const agentProgramGrants = opts.agentProgram ? grantAgentProgram(policy, seatbeltJudge(agentSeatbelt, policy), opts.agentProgram) : [];
+    if (agentProgramGrants.length) agentSeatbelt = compileAgent();
+    for (const g of agentProgramGrants) log(`agent sandbox: read and run ${g.path} (${g.why})`);
     const agentProfileFile = path.join(profileDir, 'agent.sb');
     fs.writeFileSync(agentProfileFile, agentSeatbelt.sbpl, { mode: 0o600 });
 
     const audit = new AuditLog(opts.auditFile === undefined ? auditFile(home) : opts.auditFile || undefined, session.id);
-    audit.write({ type: 'session', cwd: workdir, profile: policy.chain.join(' <- '), policy: platform.policy.current.digest, argv: opts.argv ?? [] });
+    audit.write({
+      type: 'session',
+      cwd: workdir,
+      profile: policy.chain.join(' <- '),
+      policy: platform.policy.current.digest,
+      argv: opts.argv ?? [],
+      ...(agentProgramGrants.length ? { agentProgram: agentProgramGrants } : {}),
+    });
     const denials = new DenialHandler({
       mode: opts.onDenial === 'prompt' && opts.prompter ? 'prompt' : 'deny',
       prompter: opts.prompter,
@@ -142,7 +156,7 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       commandSeatbelt,
       agentSeatbelt,
       agentProfileFile,
-      agentProgramGrants: [],
+      agentProgramGrants,
       agentEnv,
       network: { mode, notices, proxyPort: network?.port },
       warnings: [...new Set([...warnings, ...commandSeatbelt.warnings, ...agentSeatbelt.warnings])],

@@ -10,7 +10,7 @@ import { AGENT_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/
 import { PolicyError, type ResolvedPolicy } from '../policy/resolved-policy.js';
 import { resolveProfile, type CommandLineAdditions } from '../policy/resolve-profile.js';
 import { approvalsFile } from '../policy/approvals.js';
-import { grantAgentProgram, type ProgramGrant } from '../policy/agent-program.js';
+import { grantAgentProgram, landlockJudge, type ProgramGrant } from '../policy/agent-program.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { AuditLog, auditFile } from './audit-log.js';
 import { CommandPolicy } from './command-policy.js';
@@ -149,7 +149,7 @@ export function startSession(opts: SessionOptions): RunningSession {
     const commandPolicy = livePolicy.current.compiled;
     const compileAgent = () => compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
     let agentPolicy = compileAgent();
-    const agentProgramGrants = opts.agentProgram ? grantAgentProgram(policy, agentPolicy, opts.agentProgram) : [];
+    const agentProgramGrants = opts.agentProgram ? grantAgentProgram(policy, landlockJudge(agentPolicy), opts.agentProgram) : [];
     if (agentProgramGrants.length) agentPolicy = compileAgent();
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
     for (const g of agentProgramGrants) log(`agent sandbox: read and run ${g.path} (${g.why})`);

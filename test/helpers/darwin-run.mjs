@@ -33,6 +33,7 @@ const backend = {
   interposer,
   processTable: procTable,
 };
+// As `nono run` (src/cli/main.ts) ends a run that could not start: one line, 126.
 const out = await run(program, args, {
   cli: {},
   agentSandbox: true,
@@ -42,5 +43,8 @@ const out = await run(program, args, {
   onDenial: 'prompt',
   jsonEvents: process.env.NONO_SIM_EVENTS || undefined,
   backend,
+}).catch((e) => {
+  process.stderr.write(`nono: ${e.message.replace(/^nono: /, '')}\n`);
+  return { code: 126 };
 });
 process.exit(out.code);

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Stand-in for nono-seatbelt-exec (the Seatbelt kernel exists only on a Mac). Same command line:
-//   --profile FILE [-D K=V]... [--ignore-signal N]... -- PROGRAM [ARG...]
+//   --profile FILE [-D K=V]... [--ignore-signal N]... [--exec-report FILE] -- PROGRAM [ARG...]
 // It records the profile and arguments it was given (one JSON line in $NONO_SIM_RECORD), checks
 // the SBPL with nono's evaluator the way sandbox_init would refuse a broken one (it must parse,
 // every (param "K") must have a -D), then decides the access the scenario says the command
 // makes ($NONO_SIM_PROBE = "operation path"): refused -> it does what the kernel does, one
 // unified-log line (appended to $NONO_SIM_SPOOL, which the `log` double replays) and EPERM for
 // the command, printed as the tool would; allowed -> it runs the command and exits as it did.
+// The exec itself is decided as the kernel would: the program, and for a #! script its
+// interpreter (through `env`), must be allowed process-exec and file-read-data, or the exec fails
+// with EPERM (reported in the --exec-report file, as the real helper does, or on stderr).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,12 +26,14 @@ const argv = process.argv.slice(2);
 let profile;
 const params = {};
 const ignored = [];
+let report;
 let i = 0;
 for (; i < argv.length; i++) {
   if (argv[i] === '--') { i++; break; }
   if (argv[i] === '--profile') profile = argv[++i];
   else if (argv[i] === '-D') { const [k, ...v] = argv[++i].split('='); params[k] = v.join('='); }
   else if (argv[i] === '--ignore-signal') ignored.push(Number(argv[++i]));
+  else if (argv[i] === '--exec-report') { report = argv[++i]; fs.writeFileSync(report, ''); }
   else die(`unknown option ${argv[i]}`);
 }
 if (!profile) die('--profile FILE is required');
@@ -45,6 +50,33 @@ try {
 // What dyld would see: the preload variable and Claude Code's wrapping point, as given to it.
 const dyld = { DYLD_INSERT_LIBRARIES: process.env.DYLD_INSERT_LIBRARIES, LD_PRELOAD: process.env.LD_PRELOAD, CLAUDE_CODE_SHELL_PREFIX: process.env.CLAUDE_CODE_SHELL_PREFIX };
 fs.appendFileSync(process.env.NONO_SIM_RECORD, JSON.stringify({ pid: process.pid, profile, sbpl, params, program, ignored, env: dyld }) + '\n');
+
+// The files the exec reads and runs: the program, its #! interpreter, and what `env` finds.
+function execChain(file) {
+  const chain = [];
+  for (let f = file, depth = 0; f && depth < 4; depth++) {
+    let real;
+    try {
+      real = fs.realpathSync(f);
+    } catch {
+      break; // missing: the exec below says ENOENT
+    }
+    chain.push(real);
+    const head = fs.readFileSync(real).subarray(0, 256).toString('latin1');
+    if (!head.startsWith('#!')) break;
+    const [interp, arg] = head.slice(2).split('\n')[0].trim().split(/\s+/);
+    f = path.basename(interp) === 'env' && arg
+      ? (chain.push(fs.realpathSync(interp)), (process.env.PATH ?? '').split(':').map((d) => path.join(d, arg)).find((c) => fs.existsSync(c)))
+      : interp;
+  }
+  return chain;
+}
+for (const f of execChain(program[0])) {
+  if (decide(rules, 'process-exec', f).allowed && decide(rules, 'file-read-data', f).allowed) continue;
+  if (report) fs.writeFileSync(report, '1 Operation not permitted\n');
+  else process.stderr.write(`nono-seatbelt-exec: cannot execute ${program[0]}: Operation not permitted\n`);
+  process.exit(126);
+}
 
 const probe = process.env.NONO_SIM_PROBE;
 if (probe) {
@@ -70,6 +102,13 @@ if (probe) {
 }
 for (const s of ignored) process.on(s, () => {});
 const r = spawnSync(program[0], program.slice(1), { stdio: 'inherit', argv0: program[0] });
+if (r.error) {
+  // The exec itself failed (missing, not executable): what the helper's execv would report.
+  const errno = { ENOENT: 2, EACCES: 13, ENOEXEC: 8 }[r.error.code] ?? 13;
+  if (report) fs.writeFileSync(report, `${errno} ${r.error.code === 'ENOENT' ? 'No such file or directory' : 'Permission denied'}\n`);
+  else process.stderr.write(`nono-seatbelt-exec: cannot execute ${program[0]}: ${r.error.message}\n`);
+  process.exit(errno === 2 ? 127 : 126);
+}
 if (r.signal) {
   process.removeAllListeners(r.signal);
   process.kill(process.pid, r.signal);
