@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { resolveAgent } from '../doctor/resolve-agent.js';
-import { programBlocked, blockedLine, landlockJudge, seatbeltJudge } from '../policy/agent-program.js';
+import { programBlocked, blockedLine } from '../policy/agent-program.js';
 import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
@@ -127,8 +127,8 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
     throw e;
   }
   // Never start blind: an agent its sandbox cannot even run gets one line, not an empty screen.
-  // What the agent's own sandbox lets it read and run, under either platform's rules.
-  const agentJudge = s.platform === 'linux' ? landlockJudge(s.agentPolicy) : seatbeltJudge(s.agentSeatbelt, s.policy);
+  // What the agent's own sandbox lets it read and run, under its platform's rules.
+  const agentJudge = s.agentJudge;
   const blocked = sandboxAgent && agent && agent.format !== 'missing' ? programBlocked(agentJudge, agent) : undefined;
   if (blocked) {
     say(blockedLine(program, blocked));

@@ -13,9 +13,7 @@ import { findPackage, realOrSelf, type AgentResolution } from '../doctor/resolve
 import { explainLandlock } from './explain-landlock.js';
 import { isInside, type CompiledLandlock } from './landlock-compiler.js';
 import { READ_RIGHTS } from './landlock-rights.js';
-import { PolicyError, partFor, type ResolvedPolicy } from './resolved-policy.js';
-import { decide } from './sbpl-eval.js';
-import type { CompiledSeatbelt } from './seatbelt-compiler.js';
+import { PolicyError, type ResolvedPolicy } from './resolved-policy.js';
 
 export interface ProgramFile {
   path: string;
@@ -96,22 +94,6 @@ export function landlockJudge(c: CompiledLandlock): ProgramJudge {
       return { allowed: e.allowed, decidedBy: e.decidedBy };
     },
     readDenies: c.denies.filter((d) => (d.rights & READ_RIGHTS) !== 0),
-  };
-}
-
-/** Seatbelt's operations for the same two questions (what sbpl-eval decides). */
-const SEATBELT_OPS = { read: 'file-read-data', execute: 'process-exec' } as const;
-
-export function seatbeltJudge(c: CompiledSeatbelt, policy: ResolvedPolicy): ProgramJudge {
-  return {
-    check: (p, op) => {
-      const d = decide(c.rules, SEATBELT_OPS[op], p);
-      return { allowed: d.allowed, decidedBy: d.rule === 'default' ? "the profile's default (deny)" : `${d.rule.action} rule ${d.rule.id} (${d.rule.source})` };
-    },
-    // Both spellings, as the Landlock compiler keeps them: a symlinked ~/.ssh is still caught.
-    readDenies: partFor(policy, 'agent')
-      .denies.filter((d) => d.access === 'all')
-      .flatMap((d) => [...new Set([path.resolve(d.path), realOrSelf(d.path)])].map((p) => ({ path: p, source: d.source }))),
   };
 }
 

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
 import { nativePaths, packageRoot, proxyBinDir } from '../native/paths.js';
 import { findRealShells } from '../nono-shell/real-shells.js';
-import { grantAgentProgram, seatbeltJudge } from '../policy/agent-program.js';
+import { grantAgentProgram } from '../policy/agent-program.js';
+import { seatbeltJudge } from '../policy/agent-program-seatbelt.js';
 import { approvalsFile } from '../policy/approvals.js';
 import { resolveProfile } from '../policy/resolve-profile.js';
 import { compileSeatbelt, type CompiledSeatbelt } from '../policy/seatbelt-compiler.js';
@@ -157,6 +158,7 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       agentSeatbelt,
       agentProfileFile,
       agentProgramGrants,
+      agentJudge: seatbeltJudge(agentSeatbelt, policy),
       agentEnv,
       network: { mode, notices, proxyPort: network?.port },
       warnings: [...new Set([...warnings, ...commandSeatbelt.warnings, ...agentSeatbelt.warnings])],

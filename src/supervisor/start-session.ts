@@ -10,7 +10,7 @@ import { AGENT_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/
 import { PolicyError, type ResolvedPolicy } from '../policy/resolved-policy.js';
 import { resolveProfile, type CommandLineAdditions } from '../policy/resolve-profile.js';
 import { approvalsFile } from '../policy/approvals.js';
-import { grantAgentProgram, landlockJudge, type ProgramGrant } from '../policy/agent-program.js';
+import { grantAgentProgram, landlockJudge, type ProgramGrant, type ProgramJudge } from '../policy/agent-program.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { AuditLog, auditFile } from './audit-log.js';
 import { CommandPolicy } from './command-policy.js';
@@ -76,6 +76,8 @@ export interface RunningSession {
   agentPolicy: CompiledLandlock;
   /** What the agent's sandbox got so the agent can read and run its own program (agent only). */
   agentProgramGrants: ProgramGrant[];
+  /** What the agent's own sandbox lets it read and run (the one-line cause of a failed start). */
+  agentJudge: ProgramJudge;
   /** Environment additions for the agent: how its shells reach nono-shell and the supervisor. */
   agentEnv: Record<string, string>;
   /** How commands reach the network; `notices` are for the person at every start. */
@@ -221,6 +223,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       commandPolicy,
       agentPolicy,
       agentProgramGrants,
+      agentJudge: landlockJudge(agentPolicy),
       agentEnv,
       network: { mode, notices, proxyPort: network?.port },
       warnings: [...new Set([...commandPolicy.warnings, ...agentPolicy.warnings])],
