@@ -15,7 +15,11 @@ add_library(nono-interpose SHARED interpose.c interpose_handshake_darwin.c)
 target_compile_options(nono-interpose PRIVATE -fvisibility=hidden)
 set_target_properties(nono-interpose PROPERTIES PREFIX "lib" OUTPUT_NAME "nono-interpose")
 
-# 4. The Node-API addon: supervisor socket, posix_spawn of the helper with a kqueue exit watch,
+# 4. The session watchdog: kills the commands' trees if the supervisor dies (macOS has no
+#    parent-death signal, so nothing else would). Dynamic, like everything on macOS.
+add_executable(nono-watchdog session_watchdog.c)
+
+# 5. The Node-API addon: supervisor socket, posix_spawn of the helper with a kqueue exit watch,
 #    the process table (sysctl), the stderr relay, the stream handshake. N-API symbols come from
 #    the node binary at load time.
 add_library(nono_addon SHARED
@@ -27,12 +31,12 @@ target_link_libraries(nono_addon PRIVATE ${CMAKE_JS_LIB})
 target_link_options(nono_addon PRIVATE -undefined dynamic_lookup)
 
 set(NONO_OUT_DIR "${CMAKE_CURRENT_SOURCE_DIR}/../native")
-set_target_properties(nono-shell nono-seatbelt-exec nono-interpose nono_addon PROPERTIES
+set_target_properties(nono-shell nono-seatbelt-exec nono-watchdog nono-interpose nono_addon PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "${NONO_OUT_DIR}"
   LIBRARY_OUTPUT_DIRECTORY "${NONO_OUT_DIR}")
 foreach(cfg Release Debug RelWithDebInfo MinSizeRel)
   string(TOUPPER ${cfg} CFG)
-  set_target_properties(nono-shell nono-seatbelt-exec nono-interpose nono_addon PROPERTIES
+  set_target_properties(nono-shell nono-seatbelt-exec nono-watchdog nono-interpose nono_addon PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY_${CFG} "${NONO_OUT_DIR}"
     LIBRARY_OUTPUT_DIRECTORY_${CFG} "${NONO_OUT_DIR}")
 endforeach()

@@ -7,14 +7,22 @@
  * End of input means the supervisor is gone (or closing): every command still listed is frozen
  * and killed with its whole tree. Commands do not get a parent-death signal while a watchdog
  * runs: that would kill only the leader and orphan its children before they could be found.
+ * (macOS has no parent-death signal at all: there the watchdog is the only thing that stops a
+ * dead supervisor's commands.) The process table comes from /proc on Linux and from
+ * sysctl(KERN_PROC_ALL) on macOS; the rest is the same code.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#include <sys/types.h>
+#else
+#include <dirent.h>
+#endif
 
 #define MAX_CMDS 4096
 #define MAX_PROCS 65536
@@ -28,6 +36,22 @@ struct proc {
 static struct proc procs[MAX_PROCS];
 static int nprocs;
 
+#if defined(__APPLE__)
+static void snapshot(void) {
+  nprocs = 0;
+  int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_ALL, 0};
+  static struct kinfo_proc table[MAX_PROCS];
+  size_t size = sizeof table;
+  /* ENOMEM: more processes than the table holds; what fitted is still returned. */
+  if (sysctl(mib, 3, table, &size, NULL, 0) != 0 && size == 0) return;
+  size_t n = size / sizeof table[0];
+  for (size_t i = 0; i < n && nprocs < MAX_PROCS; i++) {
+    pid_t pid = table[i].kp_proc.p_pid;
+    pid_t sid = getsid(pid); /* kinfo_proc holds a session pointer, not its id */
+    procs[nprocs++] = (struct proc){pid, table[i].kp_eproc.e_ppid, sid < 0 ? -1 : sid};
+  }
+}
+#else
 static void snapshot(void) {
   nprocs = 0;
   DIR *d = opendir("/proc");
@@ -51,6 +75,7 @@ static void snapshot(void) {
   }
   closedir(d);
 }
+#endif
 
 /* Marks the tree of root: same session, plus every descendant (also those in new sessions). */
 static int in_tree(const char *marked, int pid) {

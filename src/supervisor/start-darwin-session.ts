@@ -28,6 +28,7 @@ import { PreloadWatch } from './preload-watch.js';
 import { createSession } from './session.js';
 import { createProfileDirs, userShell, type RunningSession, type SessionOptions } from './start-session.js';
 import { Supervisor } from './supervisor.js';
+import { Watchdog } from './watchdog.js';
 
 export interface DarwinRunningSession extends Omit<RunningSession, 'platform' | 'commandPolicy' | 'agentPolicy'> {
   platform: 'darwin';
@@ -116,10 +117,13 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
     });
     const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
     if (!network) void opts.proxy?.close();
+    // macOS has no parent-death signal: without the watchdog a crashed supervisor's commands run on.
+    const watchdog = new Watchdog(log);
     const supervisor = new Supervisor({
       addon,
       session,
       platform,
+      watchdog,
       denials,
       audit,
       shells: findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client),
@@ -167,6 +171,7 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       close() {
         preloadWatch.stop();
         supervisor.stop();
+        watchdog.close();
         void network?.close();
         live.close();
         audit.close();
