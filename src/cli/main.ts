@@ -55,9 +55,9 @@ program
   )
   .option(
     '--live-approval',
-    'Linux: when the sandbox denies a command reading a file (open/openat/openat2 for reading), the command waits while you are asked and goes on with the file on "allow", without being re-run; other denials (writes, creating, deleting, renaming, TCP) are still re-run after the question',
-    false,
+    'require live approval (Linux, on by default where the kernel has it): a command the sandbox denies a file operation (open, create, delete, rename, link, truncate) waits while you are asked, and goes on without being re-run; says so when this kernel cannot',
   )
+  .option('--no-live-approval', 'turn live approval off: a denied command fails, you are asked after it exits, and it is re-run with the grant')
   .option('-v, --verbose', 'log one line per command, and policy warnings, to stderr', false)
   .option('--json-events <file>', 'append one JSON line per event (session, interposer check, command, exit) to FILE')
   .option('--shell-prefix', "also route Claude Code through CLAUDE_CODE_SHELL_PREFIX (default on macOS)", process.platform === 'darwin')

@@ -33,7 +33,7 @@ export interface RunOptions {
   jsonEvents?: string;
   /** Ask the person when the sandbox denies a command (needs a terminal), or only report it. */
   onDenial: 'prompt' | 'deny';
-  /** --live-approval: denied reads wait for the answer instead of a re-run (Linux). */
+  /** Live approval (Linux): true = required (said when unavailable), false = off, unset = on where the kernel has it. */
   liveApproval?: boolean;
   /** The sandbox backend; unset: the one for process.platform (tests pass the darwin doubles). */
   backend?: PlatformBackend;
@@ -108,8 +108,9 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   });
   // Said at every start: the person relies on host lists that are weaker than they look.
   for (const n of s.network.notices) say(n);
-  const liveOff = s.live && !s.live.active ? s.live.why : opts.liveApproval && s.platform === 'darwin' ? 'it is built on Linux seccomp user notifications, which macOS does not have' : undefined;
-  if (liveOff) say(`--live-approval is not active: ${liveOff}; denied commands are re-run with the grant instead`);
+  // Said when it was asked for (--live-approval); by default, only --verbose and `nono doctor` say it.
+  const liveOff = s.live && !s.live.active ? s.live.why : s.platform === 'darwin' ? 'it is built on Linux seccomp user notifications, which macOS does not have' : undefined;
+  if (liveOff && opts.liveApproval === true) say(`--live-approval is not active: ${liveOff}; denied commands are re-run with the grant instead`);
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);
