@@ -350,7 +350,7 @@ export class Supervisor {
       await run.relay.drain();
       const failed = code !== 0 || signal !== null;
       if (failed && this.o.denials && this.conns.has(conn.id)) {
-        // Exact records when the kernel offers them; the command's own messages otherwise.
+        // From the platform's best source (exact records where offered, else the command's messages).
         const denials = await this.o.platform.denials({ pid: record.pid, cwd: record.cwd, code, signal, stderr: run.relay.tail() }, sandbox);
         // Offer only grants the sandbox can express; say so for the others.
         const grantsAll = denials.map(leastGrant);
