@@ -1,12 +1,14 @@
 // The session's command policy as it evolves: the resolved profile, plus grants the user gave for
 // this session (a prompt's "allow for the session"). Compiles and builds the Landlock ruleset, and
 // builds one-off rulesets for a single re-run ("allow once") without touching the session's.
+import path from 'node:path';
 import type { NativeAddon } from '../native/addon.js';
-import { COMMAND_SCOPES, compileLandlock } from '../policy/landlock-compiler.js';
+import { COMMAND_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/landlock-compiler.js';
 import type { Grant as PolicyGrant, ResolvedPolicy } from '../policy/resolved-policy.js';
 import type { Denial, Grant } from './denials/types.js';
-import { explainLandlock } from '../policy/explain-landlock.js';
+import { explainLandlock, OPERATIONS, type Operation } from '../policy/explain-landlock.js';
 import { buildCommandSandbox, type CommandSandbox } from './landlock-sandbox.js';
+import type { PlatformPolicy } from './platform/types.js';
 
 /** A prompt's grant, as policy: explicit, so it may re-allow a path inside a denied directory. */
 export function applyGrants(policy: ResolvedPolicy, grants: readonly Grant[], source: string): ResolvedPolicy {
@@ -28,7 +30,27 @@ export function applyGrants(policy: ResolvedPolicy, grants: readonly Grant[], so
   return { ...policy, grants: [...policy.grants, ...extra], network };
 }
 
-export class CommandPolicy {
+/** The filesystem operation a denial stands for, as explainLandlock knows it (which right on the
+ * path or, for create, delete and rename, on its parent directory); undefined for the network. */
+function fsOperation(d: Denial): Operation | undefined {
+  return OPERATIONS.find((o) => o === d.op);
+}
+
+/**
+ * Whether the compiled rules allow a denial's filesystem operation. A rename that names its
+ * destination (path2) needs the entry removed from the source's directory and made in the
+ * destination's; across directories Landlock also wants REFER, which is not judged here: false.
+ */
+export function landlockAllows(c: CompiledLandlock, d: Denial & { path2?: string }): boolean {
+  const op = fsOperation(d);
+  if (op === undefined || d.path === undefined) return false;
+  if (op !== 'rename' || d.path2 === undefined) return explainLandlock(c, d.path, op).allowed;
+  const from = explainLandlock(c, d.path, 'delete');
+  const to = explainLandlock(c, d.path2, 'create');
+  return from.allowed && to.allowed && path.dirname(from.path) === path.dirname(to.path);
+}
+
+export class CommandPolicy implements PlatformPolicy<CommandSandbox> {
   private sandbox: CommandSandbox;
   private policy: ResolvedPolicy;
 
@@ -62,11 +84,16 @@ export class CommandPolicy {
    */
   grantsThatWork(denials: readonly Denial[], grants: readonly Grant[]): boolean[] {
     const trial = compileLandlock(applyGrants(this.policy, grants, 'trial'), { abi: this.abi, scoped: COMMAND_SCOPES });
-    return denials.map((d) => {
-      if (d.path === undefined) return true;
-      const op = (['read', 'list', 'write', 'create', 'delete', 'rename', 'execute'] as const).find((o) => o === d.op);
-      return op === undefined || explainLandlock(trial, d.path, op).allowed;
-    });
+    // What cannot be judged (network denials) is offered: the re-run shows whether it worked.
+    return denials.map((d) => d.path === undefined || fsOperation(d) === undefined || landlockAllows(trial, d));
+  }
+
+  allows(d: Denial): boolean {
+    return landlockAllows(this.sandbox.compiled, d);
+  }
+
+  directPorts(): readonly number[] {
+    return this.sandbox.compiled.connectGuard?.loopbackPorts ?? [];
   }
 
   /** A sandbox for one run with extra grants; the caller closes it once the command started. */

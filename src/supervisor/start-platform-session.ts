@@ -1,4 +1,4 @@
-// The session for the platform nono runs on: Landlock (start-session.ts, unchanged) on Linux,
+// The session for the platform nono runs on: Landlock (start-session.ts) on Linux,
 // Seatbelt (start-darwin-session.ts) on macOS. `backend` overrides the choice (tests select the
 // darwin backend with its doubles explicitly; process.platform is never faked).
 import { loadAddon } from '../native/addon.js';

@@ -1,5 +1,6 @@
-// Assembles a session: detect Landlock, compile the policy for commands and for the agent, build
-// the command ruleset, find the real shells, and start the supervisor on a private socket.
+// Assembles a session on Linux: detect Landlock, compile the policy for commands (the Landlock
+// backend, platform/linux.ts) and for the agent, find the real shells, and start the supervisor on
+// a private socket.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,13 +14,13 @@ import { approvalsFile } from '../policy/approvals.js';
 import { grantAgentProgram, landlockJudge, type ProgramGrant, type ProgramJudge } from '../policy/agent-program.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { AuditLog, auditFile } from './audit-log.js';
-import { CommandPolicy } from './command-policy.js';
 import { DenialHandler } from './denial-handler.js';
 import { landlockUnavailableMessage } from './landlock-sandbox.js';
 import type { Prompter } from './prompt/types.js';
 import { PreloadWatch } from './preload-watch.js';
 import { Watchdog } from './watchdog.js';
 import { AuditDenialSource } from './denials/audit-denials.js';
+import { LinuxPlatform } from './platform/linux.js';
 import { createSession, type Session } from './session.js';
 import { chooseNetworkMode, type NetworkMode } from './network/network-mode.js';
 import type { ProxyClient } from './network/proxy-clients.js';
@@ -120,6 +121,7 @@ export function startSession(opts: SessionOptions): RunningSession {
     if (!fs.existsSync(p)) throw new Error(`nono's ${what} is missing (${p}); run \`npm install\` in ${path.dirname(path.dirname(p))}`);
   }
   const session = createSession();
+  let platform: LinuxPlatform | undefined;
   try {
     const home = opts.home ?? os.homedir();
     const approvals = opts.approvalsFile ?? approvalsFile(home);
@@ -147,20 +149,30 @@ export function startSession(opts: SessionOptions): RunningSession {
         ? "commands whose network goes through the proxy already use their one seccomp listener for the connect guard (Linux allows one per process); with --allow-net, live approval works"
         : kernelMissing && `this kernel lacks ${kernelMissing}`;
     const live = opts.liveApproval ? (liveMissing === null ? ({ active: true } as const) : ({ active: false, why: liveMissing } as const)) : undefined;
-    const livePolicy = new CommandPolicy(addon, { ...policy, network: commandNetwork }, abi, live?.active === true);
-    const commandPolicy = livePolicy.current.compiled;
+    const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
+    // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
+    const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
+    const auditDenials = source === 'auto' ? AuditDenialSource.open(addon, abi) : undefined;
+    platform = new LinuxPlatform({
+      addon,
+      policy: { ...policy, network: commandNetwork },
+      abi,
+      live: live?.active === true,
+      auditDenials,
+      watchdog: new Watchdog(log),
+    });
+    const commandPolicy = platform.policy.current.compiled;
     const compileAgent = () => compileLandlock(policy, { abi, scoped: AGENT_SCOPES, target: 'agent' });
     let agentPolicy = compileAgent();
     const agentProgramGrants = opts.agentProgram ? grantAgentProgram(policy, landlockJudge(agentPolicy), opts.agentProgram) : [];
     if (agentProgramGrants.length) agentPolicy = compileAgent();
-    const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
     for (const g of agentProgramGrants) log(`agent sandbox: read and run ${g.path} (${g.why})`);
     const audit = new AuditLog(opts.auditFile === undefined ? auditFile(home) : opts.auditFile || undefined, session.id);
     audit.write({
       type: 'session',
       cwd: path.resolve(opts.workdir),
       profile: policy.chain.join(' <- '),
-      policy: livePolicy.current.digest,
+      policy: platform.policy.current.digest,
       argv: opts.argv ?? [],
       ...(agentProgramGrants.length ? { agentProgram: agentProgramGrants } : {}),
     });
@@ -172,10 +184,6 @@ export function startSession(opts: SessionOptions): RunningSession {
       log,
     });
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
-    const watchdog = new Watchdog(log);
-    // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
-    const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
-    const auditDenials = source === 'auto' ? AuditDenialSource.open(addon, abi) : undefined;
     if (live) log(live.active ? 'live approval: on (denied reads wait for the answer; other denials are re-run)' : `live approval: unavailable (${live.why}); denied commands are re-run`);
     log(`denials are read from ${auditDenials ? "Landlock's audit records (exact)" : "the commands' stderr"}`);
     const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
@@ -183,10 +191,8 @@ export function startSession(opts: SessionOptions): RunningSession {
     log(`network: ${mode.kind}${mode.kind === 'proxy' ? ` on 127.0.0.1:${opts.proxy!.port}${mode.guarded ? '' : ' (no native connect check)'}` : mode.kind === 'blocked' ? ` (${mode.why})` : ''}`);
     const supervisor = new Supervisor({
       addon,
-      watchdog,
-      auditDenials,
       session,
-      policy: livePolicy,
+      platform,
       denials,
       audit,
       shells,
@@ -214,6 +220,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       SHELL: path.join(proxyBinDir, 'bash'),
       TMPDIR: session.privateTmp,
     };
+    const linux = platform;
     return {
       platform: 'linux',
       session,
@@ -233,14 +240,13 @@ export function startSession(opts: SessionOptions): RunningSession {
         preloadWatch.stop();
         supervisor.stop();
         void network?.close();
-        watchdog.close();
-        auditDenials?.close();
-        livePolicy.close();
+        linux.close();
         audit.close();
         session.cleanup();
       },
     };
   } catch (e) {
+    platform?.close();
     void opts.proxy?.close();
     session.cleanup();
     throw e;

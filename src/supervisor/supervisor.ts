@@ -1,9 +1,11 @@
 // The supervisor: owns the session socket, authenticates each nono-shell, starts its command in a
-// fresh Landlock domain, relays signals and the exit status, and kills the command's tree when
-// its nono-shell goes away. One instance per `nono run`, inside that (unsandboxed) Node process.
+// new sandbox of its own, relays signals and the exit status, asks about denials, and kills the
+// command's tree when its nono-shell goes away. One instance per `nono run`, inside that
+// (unsandboxed) Node process. Everything about the sandbox itself is the platform's
+// (platform/types.ts: linux.ts, darwin.ts); nothing here knows which one runs.
 import crypto from 'node:crypto';
 import path from 'node:path';
-import type { NativeAddon, PeerCredentials, SandboxedSpawnOptions } from '../native/addon.js';
+import type { NativeAddon, PeerCredentials } from '../native/addon.js';
 import { parseShellArgs, flavourOf, unwrapShellPrefix, type ShellInvocation } from '../nono-shell/bash-args.js';
 import {
   ProtocolError,
@@ -16,20 +18,12 @@ import {
 import { chooseShell, type RealShells } from '../nono-shell/real-shells.js';
 import { commandEnvironment } from './command-env.js';
 import type { AuditLog } from './audit-log.js';
-import type { CommandPolicy } from './command-policy.js';
 import type { DenialHandler } from './denial-handler.js';
-import { explainLandlock } from '../policy/explain-landlock.js';
 import { leastGrant } from './denials/least-grant.js';
 import { LiveQuestions } from './live-questions.js';
-import { detectStderrDenials } from './denials/stderr-denials.js';
-import type { CommandSandbox } from './landlock-sandbox.js';
 import { StderrRelay } from './stderr-relay.js';
-import type { Watchdog } from './watchdog.js';
-import type { AuditDenialSource } from './denials/audit-denials.js';
-import { RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../policy/landlock-rights.js';
-import { isInsideCommand, killCommandTree } from './process-tree.js';
 import type { Session } from './session.js';
-import type { CommandPlatform, PlatformSandbox } from './platform/types.js';
+import type { CommandPlatform, HeldHooks, PlatformSandbox, SpawnRequest } from './platform/types.js';
 import type { Enrolled, SessionNetwork } from './network/session-network.js';
 
 /**
@@ -66,18 +60,12 @@ export interface CommandRecord {
 export interface SupervisorOptions {
   addon: NativeAddon;
   session: Session;
-  /** The Landlock command policy (Linux); unused when `platform` is set. */
-  policy?: CommandPolicy;
+  /** The sandbox backend: its policy, spawning into it, its denials, process trees. */
+  platform: CommandPlatform;
   /** Asks about denials; without it, failures are reported as they are. */
   denials?: DenialHandler;
   audit?: AuditLog;
-  /** Kills the commands' trees if this process dies without cleaning up. */
-  watchdog?: Watchdog;
-  /** Landlock's own denial records, when the kernel offers them (exact; else stderr is read). */
-  auditDenials?: AuditDenialSource;
   shells: RealShells;
-  /** Another platform's backend (darwin: Seatbelt); unset = Linux (Landlock, as below). */
-  platform?: CommandPlatform;
   /** SHELL inside commands: the user's real shell. */
   realShell: string;
   clientPath: string;
@@ -104,7 +92,7 @@ interface Connection {
 
 /** What it takes to run a command again: the same argv, env, cwd and descriptors. */
 interface CommandRun {
-  spawn: Omit<SandboxedSpawnOptions, 'stdio' | 'rulesetFd' | 'netFilter'>;
+  spawn: Omit<SpawnRequest, 'stdio'>;
   /** Of 0, 1, 2: those the caller had closed (their descriptors below are /dev/null placeholders). */
   closed: Set<number>;
   stdin: number;
@@ -169,12 +157,12 @@ export class Supervisor {
   }
 
   private killTree(pid: number, signal?: NodeJS.Signals): number {
-    return this.o.platform ? this.o.platform.killTree(pid, signal) : killCommandTree(pid, signal);
+    return this.o.platform.killTree(pid, signal);
   }
 
-  /** The session's command policy: the platform's, or Landlock's (Linux). */
-  private get policy(): CommandPolicy | CommandPlatform['policy'] {
-    return this.o.platform?.policy ?? this.o.policy!;
+  /** The session's command policy as it evolves. */
+  private get policy(): CommandPlatform['policy'] {
+    return this.o.platform.policy;
   }
 
   /** Commands still running (for tests and shutdown). */
@@ -254,10 +242,7 @@ export class Supervisor {
     const shell = chooseShell(invocation.flavour, shellAs, this.o.shells, this.o.clientPath);
 
     // A nono-shell started from inside one of our sandboxes runs the real shell right there.
-    const inside = this.o.platform
-      ? this.o.platform.isInsideCommand(conn.peer.pid, this.commandPids, process.pid)
-      : isInsideCommand(conn.peer.pid, this.commandPids, process.pid);
-    if (inside) {
+    if (this.o.platform.isInsideCommand(conn.peer.pid, this.commandPids, process.pid)) {
       closeFds();
       if ('error' in shell) throw new ProtocolError(shell.error);
       this.o.log(`pid ${conn.peer.pid} is inside a sandboxed command: running ${shell.path} there directly`);
@@ -300,14 +285,14 @@ export class Supervisor {
     const closed = new Set(req.closed_fds ?? []);
     const network = this.o.network?.enroll(
       { seq: record.seq, command: invocation.command ?? argv.join(' '), cwd: req.cwd, say: (line) => relay.say(line) },
-      (this.o.platform ? undefined : this.o.policy!.current.compiled.connectGuard?.loopbackPorts) ?? [],
+      this.policy.directPorts(),
     );
     const env = commandEnvironment(req.env, { realShell: this.o.realShell, proxyBinDir: this.o.proxyBinDir, scrub: this.o.scrubEnv, proxy: network?.env });
     const asked = new Set<string>();
     const live = new LiveQuestions({
       denials: this.o.denials,
       command: { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked },
-      allowedNow: (d) => explainLandlock((this.policy.current as CommandSandbox).compiled, d.path!, d.op as 'read' | 'list').allowed,
+      allowedNow: (d) => this.policy.allows(d),
       addSessionGrants: (grants) => this.policy.addSessionGrants(grants),
       gone: conn.abort.signal,
       connected: () => this.conns.has(conn.id),
@@ -351,54 +336,29 @@ export class Supervisor {
     record.attempts++;
     const stdio: [number, number, number] = [run.closed.has(0) ? -1 : run.stdin, run.closed.has(1) ? -1 : run.stdout, run.closed.has(2) ? -1 : run.relay.commandFd];
     const onExit = (code: number | null, signal: number | null) => void this.onExit(conn, record, run, sandbox, code, signal);
-    const pid = this.o.platform ? this.o.platform.spawn(sandbox, { ...run.spawn, stdio }, onExit) : this.spawnLandlock(conn, record, run, stdio, sandbox as CommandSandbox, onExit);
+    // -1: closed in the command, as the caller had it (the placeholder stays with us).
+    const pid = this.o.platform.spawn(sandbox, { ...run.spawn, stdio }, onExit, this.heldHooks(record, run));
     record.pid = pid;
     this.running.set(pid, record);
     this.commandPids.add(pid);
-    this.o.watchdog?.track(pid);
-  }
-
-  private spawnLandlock(conn: Connection, record: CommandRecord, run: CommandRun, stdio: [number, number, number], sandbox: CommandSandbox, onExit: (code: number | null, signal: number | null) => void): number {
-    return this.o.addon.spawn(
-      {
-        ...run.spawn,
-        // -1: closed in the command, as the caller had it (the placeholder stays with us).
-        stdio,
-        rulesetFd: sandbox.rulesetFd,
-        netFilter: sandbox.compiled.netFilter,
-        // Landlock logs denials after the exec only with this flag (ABI 7; ignored before).
-        restrictFlags: RESTRICT_SELF_LOG_NEW_EXEC_ON,
-        // Proxy mode: connect() only to loopback, on the proxy's port and allow_tcp_connect ports.
-        connectGuard: sandbox.compiled.connectGuard,
-        // Live approval: denied reads wait for the person instead of failing (then a re-run).
-        ...(sandbox.liveRules
-          ? { liveApproval: { rules: sandbox.liveRules, onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', p: string, isDir: boolean) => this.onLive(record, run, cmdId, token, kind, p, isDir) } }
-          : {}),
-        deathSignal: this.o.watchdog?.active ? 0 : 9,
-      },
-      onExit,
-    );
   }
 
   private async onExit(conn: Connection, record: CommandRecord, run: CommandRun, sandbox: PlatformSandbox, code: number | null, signal: number | null): Promise<void> {
     this.running.delete(record.pid);
     this.commandPids.delete(record.pid);
-    this.o.watchdog?.untrack(record.pid);
     try {
       await run.relay.drain();
       const failed = code !== 0 || signal !== null;
       if (failed && this.o.denials && this.conns.has(conn.id)) {
-        // Exact records when the kernel offers them; the command's own messages otherwise.
-        const denials = this.o.platform
-          ? await this.o.platform.denials({ pid: record.pid, cwd: record.cwd, code, signal, stderr: run.relay.tail() }, sandbox)
-          : this.linuxDenials(record, run, sandbox as CommandSandbox, code, signal);
-        // Offer only grants Landlock can express; say so for the others.
+        // From the platform's best source (exact records where offered, else the command's messages).
+        const denials = await this.o.platform.denials({ pid: record.pid, cwd: record.cwd, code, signal, stderr: run.relay.tail() }, sandbox);
+        // Offer only grants the sandbox can express; say so for the others.
         const grantsAll = denials.map(leastGrant);
         const works = denials.length ? this.policy.grantsThatWork(denials, grantsAll) : [];
         for (const [i, d] of denials.entries()) {
           if (works[i]) continue;
           await run.relay.say(
-            `nono: the sandbox denied ${d.op} of ${d.path}; Landlock cannot allow that without also opening the protected paths next to it (in ${grantsAll[i]!.path}). Write it inside the project instead, or start nono with a profile that grants the whole directory.`,
+            `nono: the sandbox denied ${d.op} of ${d.path}; ${this.o.platform.sandboxName} cannot allow that without also opening the protected paths next to it (in ${grantsAll[i]!.path}). Write it inside the project instead, or start nono with a profile that grants the whole directory.`,
           );
         }
         // What was settled while the command waited is not asked about, nor re-run, again.
@@ -437,22 +397,18 @@ export class Supervisor {
     this.finish(conn, record, run, code, signal);
   }
 
-  /** Live approval: an operation the policy denies is held in the kernel while the person is asked.
-   * The paths are the canonical ones the native side resolved and will act on. */
-  private onLive(record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void {
-    if (kind === 'withdraw') return run.live.withdraw(token);
-    const answer = (allow: boolean) => this.o.addon.liveAnswer(cmdId, token, allow);
-    const held = { token, op: isDir ? 'list' : 'read', path: Buffer.from(rawPath, 'latin1').toString(), isDir } as const;
-    void run.live.decide(held, answer).catch((e) => {
-      this.o.log(`cmd ${record.seq}: live approval: ${(e as Error).message}`);
-      answer(false);
-    });
-  }
-
-  /** Linux: Landlock's own records when the kernel offers them, the command's messages otherwise. */
-  private linuxDenials(record: CommandRecord, run: CommandRun, sandbox: CommandSandbox, code: number | null, signal: number | null) {
-    const recorded = this.o.auditDenials?.takeFor(record.pid) ?? [];
-    return recorded.length ? recorded : detectStderrDenials(run.relay.tail(), { cwd: record.cwd, exitCode: code, signal, compiled: sandbox.compiled });
+  /** Live approval: an operation the policy denies is held while the person is asked (platforms
+   * that cannot hold one never call these). */
+  private heldHooks(record: CommandRecord, run: CommandRun): HeldHooks {
+    return {
+      onHeld: (held, answer) => {
+        void run.live.decide(held, answer).catch((e) => {
+          this.o.log(`cmd ${record.seq}: live approval: ${(e as Error).message}`);
+          answer(false);
+        });
+      },
+      onWithdraw: (token) => run.live.withdraw(token),
+    };
   }
 
   private finish(conn: Connection, record: CommandRecord, run: CommandRun, code: number | null, signal: number | null): void {

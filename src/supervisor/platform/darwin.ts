@@ -103,6 +103,18 @@ class SeatbeltPolicy implements PlatformPolicy<SeatbeltSandbox> {
     return denials.map((d) => d.path === undefined || decide(trial.rules, SEATBELT_OP[d.op], d.path).allowed);
   }
 
+  /** Seatbelt cannot hold an operation (no live approval on macOS); answered for the interface. */
+  allows(d: Denial & { path2?: string }): boolean {
+    if (d.path === undefined || d.op === 'connect' || d.op === 'bind') return false;
+    const rules = this.sandbox.compiled.rules;
+    return decide(rules, SEATBELT_OP[d.op], d.path).allowed && (d.path2 === undefined || decide(rules, 'file-write-create', d.path2).allowed);
+  }
+
+  /** None: commands on macOS get no NO_PROXY ports (as before the platform interface). */
+  directPorts(): readonly number[] {
+    return [];
+  }
+
   oneOff(grants: readonly Grant[]): SeatbeltSandbox {
     return this.build(applyGrants(this.resolved, grants, 'granted at a prompt (once)'));
   }
@@ -117,6 +129,7 @@ class SeatbeltPolicy implements PlatformPolicy<SeatbeltSandbox> {
 
 export class DarwinPlatform implements CommandPlatform<SeatbeltSandbox> {
   readonly name = 'darwin';
+  readonly sandboxName = 'Seatbelt';
   readonly policy: SeatbeltPolicy;
 
   constructor(private readonly o: DarwinOptions) {
