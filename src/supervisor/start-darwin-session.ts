@@ -81,6 +81,8 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       socketPath: session.socketPath,
       monitor,
       processTable: backend.processTable,
+      // macOS has no parent-death signal: without the watchdog a crashed supervisor's commands run on.
+      watchdog: new Watchdog(log),
       log,
     });
     const started = await monitor.start();
@@ -117,13 +119,10 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
     });
     const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
     if (!network) void opts.proxy?.close();
-    // macOS has no parent-death signal: without the watchdog a crashed supervisor's commands run on.
-    const watchdog = new Watchdog(log);
     const supervisor = new Supervisor({
       addon,
       session,
       platform,
-      watchdog,
       denials,
       audit,
       shells: findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client),
@@ -171,7 +170,6 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       close() {
         preloadWatch.stop();
         supervisor.stop();
-        watchdog.close();
         void network?.close();
         live.close();
         audit.close();

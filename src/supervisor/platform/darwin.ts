@@ -21,6 +21,7 @@ import { applyGrants } from '../command-policy.js';
 import type { SeatbeltDenialMonitor } from '../denials/seatbelt-monitor.js';
 import type { Denial, DenialOp, Grant } from '../denials/types.js';
 import { insideCommandWith, killTreeWith, treeOf, type ProcessTable } from './process-table.js';
+import type { Watchdog } from '../watchdog.js';
 import type { CommandPlatform, FinishedCommand, PlatformPolicy, PlatformSandbox, SpawnRequest } from './types.js';
 
 export interface SeatbeltSandbox extends PlatformSandbox {
@@ -69,6 +70,9 @@ export interface DarwinOptions {
   socketPath: string;
   monitor: SeatbeltDenialMonitor;
   processTable: ProcessTable;
+  /** Kills the commands' trees if the supervisor dies: macOS has no parent-death signal, so
+   * nothing else would. Owned (closed) by the platform. */
+  watchdog?: Watchdog;
   log: (line: string) => void;
 }
 
@@ -143,11 +147,16 @@ export class DarwinPlatform implements CommandPlatform<SeatbeltSandbox> {
   }
 
   spawn(sandbox: SeatbeltSandbox, req: SpawnRequest, onExit: (code: number | null, signal: number | null) => void): number {
+    const watchdog = this.o.watchdog;
     const pid = this.o.addon.spawnHelper(
       { file: this.o.helper, argv: this.helperArgv(sandbox, req), env: req.env, cwd: req.cwd, stdio: req.stdio },
-      onExit,
+      (code, signal) => {
+        watchdog?.untrack(pid);
+        onExit(code, signal);
+      },
     );
     this.o.monitor.track(pid, { tag: this.o.tag });
+    watchdog?.track(pid);
     return pid;
   }
 
@@ -178,5 +187,6 @@ export class DarwinPlatform implements CommandPlatform<SeatbeltSandbox> {
 
   close(): void {
     this.o.monitor.stop();
+    this.o.watchdog?.close();
   }
 }
