@@ -10,6 +10,13 @@
  *     one pooled thread (notify_listener.h) that dispatches by system call number: connect() to
  *     the guard (answered at once), file calls to live approval (which may hold them). An error
  *     here means the command must be killed: its notifications would never be answered.
+ * One thread per command means one call at a time is being decided: while the guard waits for a
+ * blocking connect to complete (connect_guard.c, wait_connected), answers to held opens are still
+ * given (it settles every 100 ms slice and at once on the wake descriptor), but the command's
+ * next notification (another thread's open or connect) is received only after that connect
+ * completes, fails or times out. The guard connects only to loopback (the proxy accepts at once),
+ * so this is a slow local listener's accept, bounded by the socket's own timeout or the kernel's
+ * connect timeout. Waiting for the connection on another thread would lift it.
  */
 #ifndef NONO_COMMAND_LISTENER_H
 #define NONO_COMMAND_LISTENER_H
