@@ -3,9 +3,11 @@
 // (node-pty), and goes on with the file on "allow", on its first and only run.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import * as pty from 'node-pty';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadAddon } from '../src/native/addon.js';
 import { cli, fixtures } from './helpers/paths.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
@@ -36,10 +38,12 @@ const env = () => ({
 
 interface Result { cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }
 
-function startAgent(...cmds: string[]) {
+// --allow-net: TCP open, no connect guard (the cases that need proxy mode say so).
+const startAgent = (...cmds: string[]) => startAgentWith(['--allow-net'], ...cmds);
+
+function startAgentWith(flags: string[], ...cmds: string[]) {
   let out = '';
-  // --allow-net: live approval and the connect guard of proxy mode cannot share a command yet.
-  const p = pty.spawn('node', [cli, 'run', '--live-approval', '--allow-net', '--', 'node', path.join(fixtures, 'live-agent.mjs'), ...cmds], {
+  const p = pty.spawn('node', [cli, 'run', '--live-approval', ...flags, '--', 'node', path.join(fixtures, 'live-agent.mjs'), ...cmds], {
     cwd: h.project,
     cols: 250,
     rows: 50,
@@ -273,9 +277,78 @@ describe.skipIf(!supported)('live approval without a terminal', () => {
     expect(r.stdout).toMatch(/^fds \['0', '1', '2', '3'\]/);
   });
 
-  it('is refused with a clear line where commands use the connect guard (proxy mode), and re-runs as before', () => {
-    const r = runNono(['--live-approval', '--on-denial', 'deny'], `cat ${config}`);
-    expect(r.stderr).toContain('--live-approval is not active: commands whose network goes through the proxy already use their one seccomp listener');
-    expect(r.stderr).toContain(`nono: the sandbox denied read of ${config}`);
+  it('in proxy mode (the connect guard on) the command cannot install a listener of its own either: the shared filter refuses it', () => {
+    const script = path.join(h.project, 'listener.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import ctypes, os',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'insn = (ctypes.c_uint64 * 1)(0x7fff000000000006)',
+        'class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]',
+        'prog = P(1, ctypes.addressof(insn))',
+        'r = libc.syscall(317, 1, 8, ctypes.byref(prog))',
+        'print("fds", sorted(os.listdir("/proc/self/fd")), "listener", r, ctypes.get_errno())',
+      ].join('\n'),
+    );
+    const r = runNono(['--live-approval', '--on-denial', 'deny'], `exec ${python} ${script} </dev/null`);
+    expect(r.stderr).not.toContain('--live-approval is not active');
+    expect(r.stdout).toMatch(/listener -1 13\b/); // EACCES, from the guard's part of the filter
+    expect(r.stdout).toMatch(/^fds \['0', '1', '2', '3'\]/);
+  });
+
+  it('in proxy mode: a denied read is answered EACCES at once (no terminal), the line is said, no re-run', () => {
+    const r = runNono(['--live-approval', '--on-denial', 'deny'], `echo 1 >> log; cat ${config}; echo done`);
+    expect(r.stderr).not.toContain('--live-approval is not active');
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toContain(`cat: ${config}: Permission denied`);
+    expect(r.stderr).toContain(`nono: the sandbox denied read of ${config}; to allow it`);
+    expect(fs.readFileSync(path.join(h.project, 'log'), 'utf8')).toBe('1\n');
+  });
+});
+
+// Proxy mode, the default network: live approval and the connect guard share the command's one
+// seccomp listener (shim/addon/command_listener.h), so the same command has both.
+describe.skipIf(!supported || !loadAddon().connectGuardSupported())('live approval in proxy mode (real pty, connect guard on)', () => {
+  let server: http.Server;
+  let port: number;
+  beforeAll(async () => {
+    server = http.createServer((_req, res) => res.end('through-the-proxy\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('a held read is answered at the terminal while the same command connects through the proxy; a direct connect is still refused', async () => {
+    const bg = path.join(h.project, 'bg.txt');
+    const direct = `${python} -c 'import socket; socket.create_connection(("127.0.0.1", ${port}), timeout=3)' 2>&1 | tail -1`;
+    const s = startAgentWith(
+      ['--allow-domain', `localhost:${port}`],
+      // The background curl connects while cat's open is held: the one listener thread must serve
+      // the connect with a question pending.
+      `(curl -sS http://localhost:${port}/ > bg.txt; echo "bg=$?" >> bg.txt) & cat ${config}; echo "cat=$?"; wait; ${direct}`,
+    );
+    await s.waitFor(QUESTION);
+    expect(s.screen()).toContain(`denied   read ${config}`);
+    expect(s.screen()).not.toContain('--live-approval is not active');
+    await s.waitFor(() => fs.existsSync(bg) && fs.readFileSync(bg, 'utf8').includes('bg='), 20_000);
+    expect(fs.readFileSync(bg, 'utf8')).toBe('through-the-proxy\nbg=0\n');
+    s.press('o');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.stdout).toBe(`Host example-secret\ncat=0\nPermissionError: [Errno 13] Permission denied\n`);
+    expect(r!.code).toBe(0);
+    expect(s.questions()).toBe(1);
+    expect(auditRecords()).toContainEqual(expect.objectContaining({ type: 'command', attempts: 1 }));
+  });
+
+  it("deny at the terminal: EACCES at the open, and the command's connects through the proxy go on working", async () => {
+    const s = startAgentWith(['--allow-domain', `localhost:${port}`], `cat ${config}; echo "cat=$?"; curl -sS http://localhost:${port}/`);
+    await s.waitFor(QUESTION);
+    s.press('d');
+    await s.waitFor('AGENT-DONE');
+    const [r] = s.results();
+    expect(r!.stdout).toBe('cat=1\nthrough-the-proxy\n');
+    expect(r!.stderr).toContain(`cat: ${config}: Permission denied`);
   });
 });

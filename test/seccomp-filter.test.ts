@@ -307,3 +307,157 @@ describe.runIf(onX64)('the installed filter is the dumped one', () => {
     expect(ports.equals(dump('ports'))).toBe(true);
   });
 });
+
+// A command's one filter with a listener (shim/listener_filter.c): the connect guard's part, live
+// approval's part, or both in one program (Linux allows one listener per process, so the two must
+// share it). The same interpreter proves all three against one table: each part answers exactly
+// as when it is alone, and the other part's calls pass untouched.
+const LISTENERS = ['listener-guard', 'listener-live', 'listener-both'] as const;
+type Listener = (typeof LISTENERS)[number];
+const NOTIFY = '0x7fc00000'; // SECCOMP_RET_USER_NOTIF
+const LNR = { ...NR, open: 2, creat: 85, openat2: 437 } as const;
+type LName = keyof typeof LNR;
+const AT_FDCWD = 0xffffff9c;
+const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, ACCMODE3: 3, CREAT: 0o100, TRUNC: 0o1000, DIRECTORY: 0o200000, NOFOLLOW: 0o400000, CLOEXEC: 0o2000000, NONBLOCK: 0o4000, PATH: 0o10000000, TMPFILE: 0o20200000 };
+const SECCOMP_SET_MODE_FILTER = 1;
+const FLAG = { TSYNC: 1, LOG: 2, NEW_LISTENER: 8 };
+
+interface LCase {
+  what: string;
+  nr: LName;
+  args?: Array<bigint | number>;
+  /** The answer with the guard's part, and with live approval's; a call neither traps is 'allow'. */
+  guard?: string;
+  live?: string;
+}
+const GUARD_CASES: LCase[] = [
+  { what: 'connect()', nr: 'connect', args: [3, 0, 16], guard: NOTIFY },
+  { what: 'socket(AF_UNIX, SOCK_STREAM)', nr: 'socket', args: [AF.UNIX, SOCK.STREAM, 0] },
+  { what: 'socket(AF_NETLINK, SOCK_RAW)', nr: 'socket', args: [AF.NETLINK, SOCK.RAW, 0] },
+  { what: 'socket(AF_INET, SOCK_STREAM, 0)', nr: 'socket', args: [AF.INET, SOCK.STREAM, 0] },
+  { what: 'socket(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, IPPROTO_TCP)', nr: 'socket', args: [AF.INET6, SOCK.STREAM | SOCK.NONBLOCK | SOCK.CLOEXEC, IPPROTO.TCP] },
+  { what: 'socket(AF_INET, SOCK_DGRAM) (no DNS of its own)', nr: 'socket', args: [AF.INET, SOCK.DGRAM, 0], guard: 'EACCES' },
+  { what: 'socket(AF_INET6, SOCK_DGRAM, ICMPV6)', nr: 'socket', args: [AF.INET6, SOCK.DGRAM, IPPROTO.ICMPV6], guard: 'EACCES' },
+  { what: 'socket(AF_INET, SOCK_RAW)', nr: 'socket', args: [AF.INET, SOCK.RAW, IPPROTO.TCP], guard: 'EACCES' },
+  { what: 'socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)', nr: 'socket', args: [AF.INET, SOCK.STREAM, IPPROTO.MPTCP], guard: 'EACCES' },
+  { what: 'socket(AF_INET, SOCK_SEQPACKET) (SCTP)', nr: 'socket', args: [AF.INET, SOCK.SEQPACKET, 0], guard: 'EACCES' },
+  { what: 'socket(AF_PACKET)', nr: 'socket', args: [AF.PACKET, SOCK.RAW, 0], guard: 'EACCES' },
+  { what: 'socket(AF_VSOCK)', nr: 'socket', args: [AF.VSOCK, SOCK.STREAM, 0], guard: 'EACCES' },
+  { what: 'socket(AF_INET with the upper half set, SOCK_STREAM)', nr: 'socket', args: [HIGH | BigInt(AF.INET), SOCK.STREAM, 0] },
+  { what: 'sendto(MSG_FASTOPEN)', nr: 'sendto', args: [3, 0, 1, MSG_FASTOPEN, 0, 16], guard: 'EACCES' },
+  { what: 'sendto(MSG_NOSIGNAL)', nr: 'sendto', args: [3, 0, 1, 0x4000, 0, 0] },
+  { what: 'sendmmsg(MSG_FASTOPEN)', nr: 'sendmmsg', args: [3, 0, 1, MSG_FASTOPEN], guard: 'EACCES' },
+  { what: 'sendmsg(MSG_FASTOPEN|MSG_NOSIGNAL)', nr: 'sendmsg', args: [3, 0, MSG_FASTOPEN | 0x4000], guard: 'EACCES' },
+  { what: 'sendmsg(0) (MSG_FASTOPEN in an unused argument)', nr: 'sendmsg', args: [3, 0, 0, MSG_FASTOPEN] },
+  { what: 'setsockopt(IPPROTO_TCP, TCP_FASTOPEN_CONNECT)', nr: 'setsockopt', args: [3, IPPROTO.TCP, 30, 0, 4], guard: 'EACCES' },
+  { what: 'setsockopt(IPPROTO_TCP, TCP_NODELAY)', nr: 'setsockopt', args: [3, IPPROTO.TCP, 1, 0, 4] },
+  { what: 'setsockopt(SOL_SOCKET, 30)', nr: 'setsockopt', args: [3, 1, 30, 0, 4] },
+  // A listener of the command's own would see the notifications first. With the guard the filter
+  // refuses it; with live approval alone the kernel does (EBUSY: one listener per chain), which
+  // test/live-approval.test.ts shows on a real command.
+  { what: 'seccomp(SET_MODE_FILTER, NEW_LISTENER)', nr: 'seccomp', args: [SECCOMP_SET_MODE_FILTER, FLAG.NEW_LISTENER, 0], guard: 'EACCES' },
+  { what: 'seccomp(SET_MODE_FILTER, TSYNC|LOG|NEW_LISTENER)', nr: 'seccomp', args: [SECCOMP_SET_MODE_FILTER, FLAG.TSYNC | FLAG.LOG | FLAG.NEW_LISTENER, 0], guard: 'EACCES' },
+  { what: 'seccomp(SET_MODE_FILTER, 0) (a filter without a listener is harmless)', nr: 'seccomp', args: [SECCOMP_SET_MODE_FILTER, 0, 0] },
+  { what: 'io_uring_setup()', nr: 'io_uring_setup', guard: 'ENOSYS' },
+  { what: 'io_uring_enter()', nr: 'io_uring_enter', guard: 'ENOSYS' },
+  { what: 'io_uring_register()', nr: 'io_uring_register', guard: 'ENOSYS' },
+];
+const LIVE_CASES: LCase[] = [
+  { what: 'openat(AT_FDCWD, O_RDONLY) (every absolute or cwd-relative open)', nr: 'openat', args: [AT_FDCWD, 0, O.RDONLY | O.CLOEXEC], live: NOTIFY },
+  { what: 'openat(AT_FDCWD, O_WRONLY|O_CREAT|O_TRUNC)', nr: 'openat', args: [AT_FDCWD, 0, O.WRONLY | O.CREAT | O.TRUNC], live: NOTIFY },
+  { what: 'openat(AT_FDCWD as a 64-bit -100)', nr: 'openat', args: [0xffff_ffff_ffff_ff9cn, 0, O.RDONLY], live: NOTIFY },
+  { what: 'openat(AT_FDCWD in the low half, other bits above: the kernel reads an int)', nr: 'openat', args: [HIGH | BigInt(AT_FDCWD), 0, O.RDONLY], live: NOTIFY },
+  { what: 'openat(AT_FDCWD, O_PATH)', nr: 'openat', args: [AT_FDCWD, 0, O.PATH], live: NOTIFY },
+  // The exemption (live_approval_filter.h): reads relative to a directory fd go to Landlock alone.
+  { what: 'openat(dirfd, O_RDONLY) (a tree walker)', nr: 'openat', args: [3, 0, O.RDONLY] },
+  { what: 'openat(dirfd, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK) (fts)', nr: 'openat', args: [5, 0, O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK] },
+  { what: 'openat(dirfd, O_PATH)', nr: 'openat', args: [7, 0, O.PATH] },
+  { what: 'openat(dirfd with a 64-bit upper half, O_RDONLY)', nr: 'openat', args: [HIGH | 3n, 0, O.RDONLY] },
+  { what: 'openat(dirfd, O_WRONLY)', nr: 'openat', args: [3, 0, O.WRONLY], live: NOTIFY },
+  { what: 'openat(dirfd, O_RDWR)', nr: 'openat', args: [3, 0, O.RDWR], live: NOTIFY },
+  { what: 'openat(dirfd, O_ACCMODE 3)', nr: 'openat', args: [3, 0, O.ACCMODE3], live: NOTIFY },
+  { what: 'openat(dirfd, O_RDONLY|O_CREAT)', nr: 'openat', args: [3, 0, O.CREAT], live: NOTIFY },
+  { what: 'openat(dirfd, O_RDONLY|O_TRUNC)', nr: 'openat', args: [3, 0, O.TRUNC], live: NOTIFY },
+  { what: 'openat(dirfd, O_TMPFILE|O_RDWR)', nr: 'openat', args: [3, 0, O.TMPFILE | O.RDWR], live: NOTIFY },
+  { what: 'openat(dirfd, __O_TMPFILE alone)', nr: 'openat', args: [3, 0, 0o20000000], live: NOTIFY },
+  { what: 'openat(dirfd, O_WRONLY in the upper half only: the kernel reads an int)', nr: 'openat', args: [3, 0, HIGH] },
+  { what: 'open(O_RDONLY)', nr: 'open', args: [0, O.RDONLY], live: NOTIFY },
+  { what: 'creat()', nr: 'creat', args: [0, 0o644], live: NOTIFY },
+  { what: 'openat2(dirfd) (its flags are in memory the filter cannot read)', nr: 'openat2', args: [3, 0, 0, 24], live: NOTIFY },
+];
+const lexpect = (c: LCase, l: Listener) =>
+  (l !== 'listener-live' && c.guard) || (l !== 'listener-guard' && c.live) || 'allow';
+
+describe.runIf(onX64)('the listener filter (connect guard, live approval, both), run in a BPF interpreter (x86_64)', () => {
+  const progs = {} as Record<Listener, Insn[]>;
+  beforeAll(() => {
+    for (const l of LISTENERS) progs[l] = decode(execFileSync(dumpTool, [l]));
+  });
+
+  it('is a program the kernel accepts, for each part and both', () => {
+    for (const l of LISTENERS) validate(progs[l]);
+    console.log(`[seccomp] listener program length: ${LISTENERS.map((l) => `${l} ${progs[l].length}`).join(', ')} instructions`);
+    // Both parts in one program, not one stacked on the other.
+    expect(progs['listener-both'].length).toBeLessThan(progs['listener-guard'].length + progs['listener-live'].length);
+  });
+
+  for (const l of LISTENERS) {
+    it(`answers every call of the guard's and live approval's tables as expected (${l})`, () => {
+      const wrong: string[] = [];
+      for (const c of [...GUARD_CASES, ...LIVE_CASES]) {
+        const got = answer(run(progs[l], { nr: LNR[c.nr], arch: AUDIT_ARCH_X86_64, args: c.args ?? [0, 0, 0, 0, 0, 0] }).ret);
+        const want = lexpect(c, l) === NOTIFY ? NOTIFY : lexpect(c, l);
+        if (got !== want) wrong.push(`${c.what}: got ${got}, expected ${want}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+  }
+
+  it('a command cannot install a listener of its own where the guard is on (the filter refuses it before the kernel would)', () => {
+    for (const l of ['listener-guard', 'listener-both'] as const) {
+      for (const flags of [FLAG.NEW_LISTENER, FLAG.NEW_LISTENER | FLAG.TSYNC, FLAG.NEW_LISTENER | 0x20, 0x10 /* SPEC_ALLOW */ | FLAG.NEW_LISTENER]) {
+        expect(answer(run(progs[l], { nr: NR.seccomp, arch: AUDIT_ARCH_X86_64, args: [SECCOMP_SET_MODE_FILTER, flags, 0] }).ret), `${l} flags ${flags}`).toBe('EACCES');
+      }
+    }
+  });
+
+  it('allows every other system call number without reading its arguments (the kernel caches them)', () => {
+    const named = new Set<number>([...GUARD_CASES, ...LIVE_CASES].map((c) => LNR[c.nr]));
+    const wrong: string[] = [];
+    for (const l of LISTENERS) {
+      for (let nr = 0; nr < 1024; nr++) {
+        if (named.has(nr)) continue;
+        for (const args of [[0, 0, 0, 0, 0, 0], Array(6).fill(0xffff_ffff_ffff_ffffn), [AT_FDCWD, 0, O.WRONLY | O.CREAT, MSG_FASTOPEN, FLAG.NEW_LISTENER, 0]]) {
+          const r = run(progs[l], { nr, arch: AUDIT_ARCH_X86_64, args });
+          if (r.ret !== 0x7fff0000) wrong.push(`${l}: nr ${nr} -> ${answer(r.ret)}`);
+          if ([...r.loaded].some((o) => o !== 0 && o !== 4)) wrong.push(`${l}: nr ${nr} read its arguments`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('refuses other ABIs (ENOSYS), so no trapped call dodges it by number', () => {
+    const wrong: string[] = [];
+    for (const l of LISTENERS) {
+      const cases: Array<[string, number, number]> = [];
+      for (const nr of [5 /* i386 open */, 102 /* socketcall */, 295 /* openat */, 362 /* connect */]) cases.push([`i386 nr ${nr}`, AUDIT_ARCH_I386, nr]);
+      for (const n of [LNR.connect, LNR.openat, LNR.open, LNR.openat2, LNR.socket, 512, 547]) cases.push([`x32 nr ${n}`, AUDIT_ARCH_X86_64, X32_BIT | n]);
+      cases.push(['aarch64 openat', AUDIT_ARCH_AARCH64, 56], ['an unknown arch', 0, LNR.connect]);
+      for (const [what, arch, nr] of cases) {
+        const got = answer(run(progs[l], { nr, arch, args: [AT_FDCWD, 0, 0] }).ret);
+        if (got !== 'ENOSYS') wrong.push(`${l}: ${what} -> ${got}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('decides an open within 12 instructions, a connect within 12 (both parts)', () => {
+    const steps = (nr: LName, args: Array<number | bigint>) => run(progs['listener-both'], { nr: LNR[nr], arch: AUDIT_ARCH_X86_64, args }).steps;
+    const open = Math.max(steps('openat', [AT_FDCWD, 0, 0]), steps('openat', [3, 0, 0]), steps('openat', [3, 0, O.CREAT]), steps('open', [0, 0]), steps('creat', [0, 0]), steps('openat2', [3, 0, 0, 24]));
+    const connect = steps('connect', [3, 0, 16]);
+    console.log(`[seccomp] listener filter (both): an open takes ${open} instructions, a connect ${connect}`);
+    expect(open).toBeLessThanOrEqual(12);
+    expect(connect).toBeLessThanOrEqual(12);
+  });
+});

@@ -13,7 +13,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "connect_guard_filter.h"
 #include "landlock_compat.h"
 #include "napi_util.h"
 #include "notify_listener.h"
@@ -82,17 +81,27 @@ static int wait_connected(int listener, const struct seccomp_notif *req, int fd)
   long long budget_ms = tv.tv_sec || tv.tv_usec ? (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000 : -1;
   for (;;) {
     /* Short slices: a connect to a port whose listener never accepts must not keep this thread
-     * (and the command's other connects) waiting after the command is gone. */
+     * (and the command's other connects) waiting after the command is gone. The same thread
+     * serves the command's live approval: an answer to a held open (the wake descriptor) is
+     * given at once, and held opens are looked at every slice, so they never wait behind us. */
     int slice = budget_ms < 0 || budget_ms > 100 ? 100 : (int)budget_ms;
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int n = poll(&p, 1, slice);
-    if (n > 0) {
+    struct pollfd p[2] = {{.fd = fd, .events = POLLOUT}, {.fd = nono_notif_wake_fd(), .events = POLLIN}};
+    int n = poll(p, p[1].fd >= 0 ? 2 : 1, slice);
+    if (n > 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
       int soerr = 0;
       socklen_t len = sizeof soerr;
       if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) return errno;
       return soerr;
     }
     if (n < 0 && errno != EINTR) return errno;
+    if (p[1].fd >= 0) {
+      if (p[1].revents & POLLIN) {
+        uint64_t v;
+        if (read(p[1].fd, &v, sizeof v) < 0) { /* already drained */ }
+      }
+      nono_notif_settle_now();
+      if (n > 0) continue; /* woken for an answer: the slice was not used up */
+    }
     if (!nono_notif_id_valid(listener, req->id)) return ESRCH;
     if (budget_ms >= 0 && (budget_ms -= slice) <= 0) return EINPROGRESS;
   }
@@ -118,8 +127,9 @@ static int connect_for(int listener, const struct seccomp_notif *req, int fd, co
 
 /* ---- answering one connect() notification (listener thread) ---- */
 
-static void on_connect(void *ctx, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
-  const struct guard_rules *r = ctx;
+void nono_connect_guard_on_notification(const void *rules, int listener, const struct seccomp_notif *req,
+                                        struct seccomp_notif_resp *resp) {
+  const struct guard_rules *r = rules;
   int fd = nono_notif_take_fd(listener, req, (int)req->data.args[0]);
   if (fd < 0) {
     /* EBADF as the kernel would say it; anything else (not allowed to look) is a refusal. */
@@ -200,7 +210,7 @@ static int get_port(napi_env env, napi_value v, uint16_t *out) {
 
 int nono_connect_guard_from_js(napi_env env, napi_value opts, struct nono_connect_guard *g) {
   memset(g, 0, sizeof *g);
-  g->sock[0] = g->sock[1] = g->landlock_fd = -1;
+  g->landlock_fd = -1;
   napi_value o = nono_get_prop(env, opts, "connectGuard");
   if (!o) return 1;
   napi_value v;
@@ -243,11 +253,6 @@ int nono_connect_guard_from_js(napi_env env, napi_value opts, struct nono_connec
     }
   }
   g->landlock_fd = guard_ruleset;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g->sock) != 0) {
-    g->sock[0] = g->sock[1] = -1;
-    nono_throw_errno(env, "socketpair for the connect guard", errno);
-    return 0;
-  }
   g->enabled = 1;
   return 1;
 }
@@ -257,38 +262,16 @@ int nono_connect_guard_child(const struct nono_connect_guard *g, const char **st
     *step = "entering the connect guard's Landlock layer";
     return errno;
   }
-  int listener = nono_install_connect_guard_filter();
-  if (listener < 0) {
-    *step = "installing the connect guard's seccomp filter";
-    return -listener;
-  }
-  int err = nono_send_fd(g->sock[1], listener);
-  close(listener); /* the command must never hold it */
-  if (err) *step = "handing the connect guard's listener to the supervisor";
-  return err;
+  return 0;
 }
 
-int nono_connect_guard_start(struct nono_connect_guard *g) {
-  int listener = nono_recv_fd(g->sock[0]);
-  nono_connect_guard_close(g);
-  if (listener < 0) return -listener;
+void *nono_connect_guard_rules(const struct nono_connect_guard *g) {
   struct guard_rules *r = malloc(sizeof *r);
-  if (!r) {
-    close(listener);
-    return ENOMEM;
-  }
+  if (!r) return NULL;
   r->proxy_port = g->proxy_port;
   r->n_loopback_ports = g->n_loopback_ports;
   memcpy(r->loopback_ports, g->loopback_ports, sizeof r->loopback_ports);
-  return nono_notif_serve(listener, on_connect, r, free);
-}
-
-void nono_connect_guard_close(struct nono_connect_guard *g) {
-  for (int i = 0; i < 2; i++)
-    if (g->sock[i] >= 0) {
-      close(g->sock[i]);
-      g->sock[i] = -1;
-    }
+  return r;
 }
 
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info) {

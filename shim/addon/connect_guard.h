@@ -7,10 +7,10 @@
  * How:
  *  1. In the vfork child (after the ordinary sandbox): one more Landlock layer that handles TCP
  *     connect and allows no port, so the command itself can never complete a TCP connect; then
- *     the guard's seccomp filter (shim/connect_guard_filter.h), which turns connect() into a
- *     notification; its listener goes to the supervisor over a socketpair and is closed before
- *     exec (the command never holds it).
- *  2. In the supervisor, a listener thread (notify_listener.h) answers each connect():
+ *     the command's one filter with a listener (shim/listener_filter.h, the guard's part), which
+ *     turns connect() into a notification; its listener goes to the supervisor
+ *     (command_listener.h) and is closed before exec (the command never holds it).
+ *  2. In the supervisor, the command's listener thread (notify_listener.h) answers each connect():
  *     IPv4/IPv6 sockets: it copies the address once, decides on that copy, takes the socket
  *     itself (pidfd_getfd) and connects it with the copy, then answers with the real result
  *     (0, EINPROGRESS for a non-blocking socket, ECONNREFUSED...). Nothing the command rewrites
@@ -25,6 +25,7 @@
 #ifndef NONO_CONNECT_GUARD_H
 #define NONO_CONNECT_GUARD_H
 
+#include <linux/seccomp.h>
 #include <node_api.h>
 #include <stdint.h>
 
@@ -36,22 +37,24 @@ struct nono_connect_guard {
   uint16_t loopback_ports[NONO_GUARD_MAX_PORTS]; /* allowed on 127.0.0.0/8 and ::1 */
   uint32_t n_loopback_ports;
   int landlock_fd; /* the process-wide "no TCP connect" ruleset; not owned */
-  int sock[2];     /* socketpair for the listener: [0] the supervisor's end, [1] the child's */
 };
 
 /* Reads the spawn option `connectGuard: {proxyPort, loopbackPorts}` from OPTS. Returns 1 (with
  * g->enabled 0 when the option is absent), or 0 after throwing (bad option, or this kernel
- * cannot guard: the command must not start). On 1 with enabled, release with ..._close. */
+ * cannot guard: the command must not start). Holds nothing to release. */
 int nono_connect_guard_from_js(napi_env env, napi_value opts, struct nono_connect_guard *g);
 
-/* In the vfork child, after nono_enter_sandbox. Async-signal-safe. 0, or an errno and *step. */
+/* In the vfork child, after nono_enter_sandbox and before the listener filter: the guard's
+ * Landlock layer. Async-signal-safe. 0, or an errno and *step. */
 int nono_connect_guard_child(const struct nono_connect_guard *g, const char **step);
 
-/* In the supervisor once the child exec'ed: receives the listener and starts serving it.
- * 0 or an errno (the caller must then kill the command). Closes the socketpair. */
-int nono_connect_guard_start(struct nono_connect_guard *g);
+/* The decision's own copy of G's ports, for the command's listener (free() it); NULL: no memory. */
+void *nono_connect_guard_rules(const struct nono_connect_guard *g);
 
-void nono_connect_guard_close(struct nono_connect_guard *g);
+/* Answers one connect() notification (on the command's listener thread; see notify_listener.h):
+ * fills resp, always at once. */
+void nono_connect_guard_on_notification(const void *rules, int listener, const struct seccomp_notif *req,
+                                        struct seccomp_notif_resp *resp);
 
 /* JS: connectGuardSupported() -> boolean; connectGuardListeners() -> number (running threads) */
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);

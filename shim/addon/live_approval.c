@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -20,7 +19,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "live_approval_filter.h"
 #include "napi_util.h"
 #include "notify_listener.h"
 
@@ -317,49 +315,18 @@ static int settle(struct live_cmd *c, int all_gone) {
   }
 }
 
-static void drop_effective_caps(void) {
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  if (syscall(SYS_capget, &hdr, data) != 0) return;
-  data[0].effective = data[1].effective = 0;
-  syscall(SYS_capset, &hdr, data); /* this thread only */
+/* ---- the command's listener (command_listener.c) calls these, on its thread ---- */
+
+int nono_live_on_notification(struct live_cmd *c, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+  return on_open(c, req, resp) == HELD ? NONO_NOTIF_HELD : NONO_NOTIF_ANSWERED;
 }
 
-static void *live_thread(void *arg) {
-  struct live_cmd *c = arg;
-  /* Opens and resolutions here get what the command's uid gets, not root's overrides. */
-  drop_effective_caps();
-  struct seccomp_notif_sizes sizes;
-  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) sizes.seccomp_notif = sizes.seccomp_notif_resp = 0;
-  size_t rq = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif : sizeof(struct seccomp_notif);
-  size_t rs = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
-  struct seccomp_notif *req = calloc(1, rq);
-  struct seccomp_notif_resp *resp = calloc(1, rs);
-  int pending = 0;
-  while (req && resp) {
-    struct pollfd p[2] = {{.fd = c->listener, .events = POLLIN}, {.fd = c->wake, .events = POLLIN}};
-    /* While something is held, look every 200 ms whether its caller is still there. */
-    int n = poll(p, 2, pending ? 200 : -1);
-    if (n < 0 && errno != EINTR) break;
-    if (n > 0 && (p[1].revents & POLLIN)) {
-      uint64_t v;
-      if (read(c->wake, &v, sizeof v) < 0) { /* nothing */ }
-    }
-    if (n > 0 && (p[0].revents & POLLIN)) {
-      memset(req, 0, rq);
-      if (ioctl(c->listener, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) {
-        memset(resp, 0, rs);
-        resp->id = req->id;
-        if (on_open(c, req, resp) == ANSWERED) ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
-      } else if (errno != EINTR && errno != ENOENT) {
-        break;
-      }
-    } else if (n > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))) {
-      break; /* no process holds the filter any more */
-    }
-    pending = settle(c, 0);
-  }
-  settle(c, 1);
+int nono_live_settle(struct live_cmd *c, int all_gone) { return settle(c, all_gone); }
+
+int nono_live_wake_fd(const struct live_cmd *c) { return c->wake; }
+
+void nono_live_cmd_free(struct live_cmd *c) {
+  if (!c) return;
   pthread_mutex_lock(&table_mu);
   for (struct live_cmd **pp = &table; *pp; pp = &(*pp)->next)
     if (*pp == c) {
@@ -368,15 +335,11 @@ static void *live_thread(void *arg) {
     }
   pthread_mutex_unlock(&table_mu);
   napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
-  close(c->listener);
   close(c->wake);
   rules_unref(c->rules);
   pthread_mutex_destroy(&c->mu);
   free(c);
-  free(req);
-  free(resp);
   __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
-  return NULL;
 }
 
 /* ---- spawn integration ---- */
@@ -389,7 +352,6 @@ static void rules_finalize(napi_env env, void *data, void *hint) {
 
 int nono_live_from_js(napi_env env, napi_value opts, struct nono_live_plan *p) {
   memset(p, 0, sizeof *p);
-  p->sock[0] = p->sock[1] = -1;
   napi_value o = nono_get_prop(env, opts, "liveApproval");
   if (!o) return 1;
   napi_value rules = nono_get_prop(env, o, "rules"), on_event = nono_get_prop(env, o, "onEvent");
@@ -398,11 +360,6 @@ int nono_live_from_js(napi_env env, napi_value opts, struct nono_live_plan *p) {
   if (on_event) napi_typeof(env, on_event, &t);
   if (!rules || napi_get_value_external(env, rules, &rs) != napi_ok || !rs || t != napi_function) {
     nono_throw(env, "spawn: liveApproval needs {rules: liveRules(...), onEvent: function}");
-    return 0;
-  }
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sock) != 0) {
-    p->sock[0] = p->sock[1] = -1;
-    nono_throw_errno(env, "socketpair for live approval", errno);
     return 0;
   }
   napi_value name;
@@ -420,78 +377,30 @@ int nono_live_from_js(napi_env env, napi_value opts, struct nono_live_plan *p) {
   return 1;
 }
 
-int nono_live_child(const struct nono_live_plan *p, const char **step) {
-  int listener = nono_install_live_approval_filter();
-  if (listener < 0) {
-    *step = "installing live approval's seccomp filter";
-    return -listener;
-  }
-  int err = nono_send_fd(p->sock[1], listener);
-  close(listener); /* the command must never hold it */
-  if (err) *step = "handing live approval's listener to the supervisor";
-  return err;
-}
-
-int nono_live_start(struct nono_live_plan *p, int pid) {
-  (void)pid;
-  int listener = nono_recv_fd(p->sock[0]);
-  if (listener < 0) return -listener;
+struct live_cmd *nono_live_cmd_new(struct nono_live_plan *p, int listener) {
   struct live_cmd *c = calloc(1, sizeof *c);
-  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (!c || wake < 0) {
+  int wake = c ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+  if (wake < 0) {
     free(c);
-    if (wake >= 0) close(wake);
-    close(listener);
-    return ENOMEM;
+    return NULL;
   }
   c->listener = listener;
   c->wake = wake;
   pthread_mutex_init(&c->mu, NULL);
   c->rules = p->rules;
   c->tsfn = p->tsfn;
-  p->rules = NULL; /* the thread owns both now */
+  p->rules = NULL; /* the command's listener owns both now */
   p->tsfn = NULL;
+  __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
   pthread_mutex_lock(&table_mu);
   c->id = next_cmd_id++;
   c->next = table;
   table = c;
   pthread_mutex_unlock(&table_mu);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024); /* PATH_MAX buffers on the stack */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
-  pthread_t t;
-  int err = pthread_create(&t, &attr, live_thread, c);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-  if (err) {
-    __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&table_mu);
-    for (struct live_cmd **pp = &table; *pp; pp = &(*pp)->next)
-      if (*pp == c) {
-        *pp = c->next;
-        break;
-      }
-    pthread_mutex_unlock(&table_mu);
-    p->rules = c->rules;
-    p->tsfn = c->tsfn;
-    close(listener);
-    close(wake);
-    free(c);
-  }
-  return err;
+  return c;
 }
 
 void nono_live_close(struct nono_live_plan *p) {
-  for (int i = 0; i < 2; i++)
-    if (p->sock[i] >= 0) {
-      close(p->sock[i]);
-      p->sock[i] = -1;
-    }
   if (p->tsfn) {
     napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
     p->tsfn = NULL;

@@ -1,24 +1,30 @@
 /*
- * Live approval of file opens (opt-in: `nono run --live-approval`). Not together with the
- * connect guard: the kernel allows one seccomp listener per process (EBUSY for a second), so
- * spawn refuses both at once; the two must share one filter and one thread to combine. A command whose open() the
+ * Live approval of file opens (opt-in: `nono run --live-approval`). A command whose open() the
  * session policy denies waits inside the system call while the person is asked; on "allow" the
  * supervisor opens the file itself and installs the descriptor in the command, which goes on
- * without being re-run.
+ * without being re-run. It shares the command's one seccomp listener with the connect guard of
+ * proxy mode (the kernel allows one per process): see command_listener.h.
  *
- *  1. In the vfork child, after the ordinary sandbox: the filter of
- *     shim/live_approval_filter.h; its listener goes to the supervisor over a socketpair and is
- *     closed before exec (the command never holds it).
- *  2. One thread per command (started here, not nono_notif_serve: an answer may come minutes
- *     later, and that thread's handler must answer before it returns) receives each open. It
- *     runs with no effective capabilities, so it resolves and opens exactly as the command's own
- *     uid could without Landlock. Fast path, all in this thread: copy the path once, resolve it
- *     from the command's cwd or dirfd (openat2 O_PATH, no magic links), and match the canonical
- *     path against the compiled Landlock rules; allowed (or anything it cannot judge safely:
- *     /proc, O_PATH, write or create opens, which this slice leaves to Landlock and the re-run)
- *     -> SECCOMP_USER_NOTIF_FLAG_CONTINUE, and Landlock still decides underneath.
- *  3. A read the rules deny is held: JavaScript gets (cmdId, token, "ask", canonical path) and
- *     answers with liveAnswer(cmdId, token, allow). On allow, this thread re-checks that the
+ *  1. In the vfork child, after the ordinary sandbox: the command's one filter with a listener
+ *     (shim/listener_filter.h, with live approval's part: the calls of
+ *     shim/live_approval_filter.h's table); the listener goes to the supervisor and is closed
+ *     before exec (the command never holds it).
+ *  2. The command's listener thread (notify_listener.h: a pooled thread, one per command, without
+ *     effective capabilities, so it resolves and opens exactly as the command's own uid could
+ *     without Landlock) hands each file call to nono_live_on_notification. Fast path, all on that
+ *     thread: copy the path once, resolve it from the command's cwd or dirfd (openat2 O_PATH, no
+ *     magic links), and match the canonical path against the compiled Landlock rules; allowed (or
+ *     anything it cannot judge safely: /proc, O_PATH, write or create opens, which this slice
+ *     leaves to Landlock and the re-run) -> SECCOMP_USER_NOTIF_FLAG_CONTINUE, and Landlock still
+ *     decides underneath.
+ *     Not notified at all (the filter lets it through to Landlock): an openat that reads relative
+ *     to a directory descriptor (not AT_FDCWD, no write/create/truncate/tmpfile flag). Tree walkers
+ *     (grep -r, find, git) make one such open per file, and a notification costs ~10-20 us each;
+ *     Landlock still decides them, and a denial among them is found afterwards (the Landlock audit
+ *     record, or stderr) and re-run with a grant, as without live approval.
+ *  3. A read the rules deny is held (NONO_NOTIF_HELD): JavaScript gets (cmdId, token, "ask",
+ *     canonical path) and answers with liveAnswer(cmdId, token, allow), which wakes the thread
+ *     (nono_live_wake_fd); its settle step (nono_live_settle) then, for allow, re-checks that the
  *     notification is still pending, opens the canonical path with RESOLVE_NO_SYMLINKS |
  *     RESOLVE_NO_MAGICLINKS and read-only flags (never O_CREAT/O_TRUNC), checks that it is the
  *     very inode that was resolved when the question was made, and installs it in the command
@@ -29,24 +35,35 @@
 #ifndef NONO_LIVE_APPROVAL_H
 #define NONO_LIVE_APPROVAL_H
 
+#include <linux/seccomp.h>
 #include <node_api.h>
 
 struct nono_live_rules;
+struct live_cmd;
 
 struct nono_live_plan {
   int enabled;
-  int sock[2]; /* [0] the supervisor's end, [1] the child's */
   struct nono_live_rules *rules; /* one reference, held by the plan */
   napi_threadsafe_function tsfn;
 };
 
 /* Reads `liveApproval: {rules, onEvent}` from OPTS. 1 (enabled 0 when absent) or 0 after throwing. */
 int nono_live_from_js(napi_env env, napi_value opts, struct nono_live_plan *p);
-/* vfork child, after nono_enter_sandbox. Async-signal-safe. 0 or an errno and *step. */
-int nono_live_child(const struct nono_live_plan *p, const char **step);
-/* Supervisor, once the child exec'ed: receives the listener, starts the command's thread. */
-int nono_live_start(struct nono_live_plan *p, int pid);
+/* Releases what the plan still holds (nothing once nono_live_cmd_new took it). */
 void nono_live_close(struct nono_live_plan *p);
+
+/* One command's live approval, on its LISTENER (not owned: the listener's service closes it
+ * after nono_live_cmd_free). Takes the plan's rules and callback. NULL: out of memory. */
+struct live_cmd *nono_live_cmd_new(struct nono_live_plan *p, int listener);
+void nono_live_cmd_free(struct live_cmd *c);
+/* The handler for the command's file calls: NONO_NOTIF_ANSWERED (resp filled) or NONO_NOTIF_HELD
+ * (answered later by nono_live_settle). See notify_listener.h for the rules it follows. */
+int nono_live_on_notification(struct live_cmd *c, const struct seccomp_notif *req, struct seccomp_notif_resp *resp);
+/* Answers what JavaScript decided, withdraws held opens nobody waits for (all of them with
+ * all_gone); returns how many are still held. */
+int nono_live_settle(struct live_cmd *c, int all_gone);
+/* Readable when an answer arrived (liveAnswer). */
+int nono_live_wake_fd(const struct live_cmd *c);
 
 napi_value nono_live_supported_js(napi_env env, napi_callback_info info);
 napi_value nono_live_rules_js(napi_env env, napi_callback_info info);

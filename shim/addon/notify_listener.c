@@ -2,6 +2,7 @@
 #include "notify_listener.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -102,40 +103,76 @@ int nono_notif_active(void) { return __atomic_load_n(&active, __ATOMIC_SEQ_CST);
 
 struct served {
   int listener;
-  nono_notif_handler handler;
+  int wake; /* the service's; -1: none */
+  const struct nono_notif_ops *ops;
   void *ctx;
-  void (*free_ctx)(void *);
   struct served *next;
 };
 
+/* The listener this thread is serving, for nono_notif_wake_fd / nono_notif_settle_now. */
+static __thread struct served *current;
+
+int nono_notif_wake_fd(void) { return current ? current->wake : -1; }
+
+void nono_notif_settle_now(void) {
+  if (current && current->ops->settle) current->ops->settle(current->ctx, 0);
+}
+
+static void release(struct served *s) {
+  /* Closing the listener also fails closed: a call still waiting gets ENOSYS, never a pass. */
+  close(s->listener);
+  if (s->ops->free_ctx) s->ops->free_ctx(s->ctx);
+  free(s);
+  __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+}
+
 /* Serves one listener until no process holds its filter any more, then releases it. */
 static void serve_one(struct served *s, struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+  int held = 0; /* notifications held by the service after its last settle */
+  current = s;
   for (;;) {
-    struct pollfd p = {.fd = s->listener, .events = POLLIN};
-    if (poll(&p, 1, -1) < 0) {
+    struct pollfd p[2] = {{.fd = s->listener, .events = POLLIN}, {.fd = s->wake, .events = POLLIN}};
+    int n = poll(p, s->wake >= 0 ? 2 : 1, held ? NONO_NOTIF_HELD_CHECK_MS : -1);
+    if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (p.revents & POLLIN) {
+    int woken = n > 0 && s->wake >= 0 && (p[1].revents & POLLIN);
+    if (woken) {
+      uint64_t v;
+      if (read(s->wake, &v, sizeof v) < 0) { /* already drained */ }
+    }
+    if (n > 0 && (p[0].revents & POLLIN)) {
       memset(req, 0, sizes.seccomp_notif); /* the kernel refuses a non-zeroed buffer */
-      if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
-        if (errno == EINTR || errno == ENOENT) continue; /* the caller went away first */
+      if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) {
+        memset(resp, 0, sizes.seccomp_notif_resp);
+        resp->id = req->id;
+        if (s->ops->handle(s->ctx, s->listener, req, resp) == NONO_NOTIF_HELD) held = 1;
+        /* ENOENT: the caller was killed or interrupted meanwhile; nobody waits for the answer. */
+        else ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
+      } else if (errno != EINTR && errno != ENOENT) { /* ENOENT: the caller went away first */
         break;
       }
-      memset(resp, 0, sizes.seccomp_notif_resp);
-      resp->id = req->id;
-      s->handler(s->ctx, s->listener, req, resp);
-      /* ENOENT: the caller was killed or interrupted meanwhile; nobody waits for the answer. */
-      ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
-      continue;
+    } else if (n > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))) {
+      break; /* no process holds the filter */
     }
-    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no process holds the filter */
+    /* Answers that arrived, callers that left: only when something is held or was answered. */
+    if (s->ops->settle && (held || woken)) held = s->ops->settle(s->ctx, 0);
   }
-  /* Closing the listener also fails closed: a call still waiting gets ENOSYS, never a pass. */
-  close(s->listener);
-  if (s->free_ctx) s->free_ctx(s->ctx);
-  free(s);
-  __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+  if (s->ops->settle) s->ops->settle(s->ctx, 1);
+  current = NULL;
+  release(s);
+}
+
+/* Opens and resolutions on these threads get what the command's uid gets, not root's
+ * overrides (CAP_DAC_OVERRIDE...): live approval's fast path judges and opens as the command
+ * would, and nothing here needs a capability (this thread only; the rest of Node keeps its). */
+static void drop_effective_caps(void) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0) return;
+  data[0].effective = data[1].effective = 0;
+  syscall(SYS_capset, &hdr, data);
 }
 
 /*
@@ -155,16 +192,12 @@ static int parked; /* all parked threads */
 
 static void *serve_thread(void *arg) {
   struct served *s = arg;
+  drop_effective_caps();
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
   struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
   while (s) {
     if (req && resp) serve_one(s, req, resp);
-    else { /* out of memory: answer nothing, and fail closed (see serve_one) */
-      close(s->listener);
-      if (s->free_ctx) s->free_ctx(s->ctx);
-      free(s);
-      __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
-    }
+    else release(s); /* out of memory: answer nothing, and fail closed */
     s = NULL;
     if (!req || !resp) break;
     pthread_mutex_lock(&pool_lock);
@@ -194,17 +227,17 @@ static void *serve_thread(void *arg) {
   return NULL;
 }
 
-int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (*free_ctx)(void *)) {
+int nono_notif_serve(int listener, int wake, const struct nono_notif_ops *ops, void *ctx) {
   pthread_once(&sizes_once, load_sizes);
   struct served *s = malloc(sizeof *s);
   int err = sizes_err ? sizes_err : s ? 0 : ENOMEM;
   if (err) {
     close(listener);
-    if (free_ctx) free_ctx(ctx);
+    if (ops->free_ctx) ops->free_ctx(ctx);
     free(s);
     return err;
   }
-  *s = (struct served){listener, handler, ctx, free_ctx, NULL};
+  *s = (struct served){listener, wake, ops, ctx, NULL};
   __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
   pthread_mutex_lock(&pool_lock);
   if (idle > 0) { /* a parked thread takes it */
@@ -220,7 +253,8 @@ int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (
   pthread_attr_t attr;
   if ((err = pthread_attr_init(&attr)) == 0) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 128 * 1024); /* a few small buffers; no recursion */
+    /* Handlers keep a few PATH_MAX buffers on the stack (live approval); no recursion. */
+    pthread_attr_setstacksize(&attr, 256 * 1024);
     /* Node's signal handlers stay on Node's threads. */
     sigset_t all, old;
     sigfillset(&all);
@@ -230,12 +264,7 @@ int nono_notif_serve(int listener, nono_notif_handler handler, void *ctx, void (
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
-  if (err) {
-    __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
-    close(listener);
-    if (free_ctx) free_ctx(ctx);
-    free(s);
-  }
+  if (err) release(s);
   return err;
 }
 

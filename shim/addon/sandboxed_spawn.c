@@ -13,9 +13,10 @@
  * JS: spawn({file, argv, env, cwd, stdio: [in, out, err] (-1: closed), rulesetFd, restrictFlags,
  *            netFilter, ignoreSignals: number[], connectGuard?: {proxyPort, loopbackPorts}},
  *       onExit(code: number|null, signal: number|null)) -> pid
- * With connectGuard, the child also enters the connect guard (connect_guard.h) and hands its
- * seccomp listener to the supervisor before exec. With liveApproval: {rules, onEvent}, the child
- * also installs live approval's filter (live_approval.h), whose opens the supervisor decides.
+ * With connectGuard, the child also enters the connect guard's Landlock layer (connect_guard.h);
+ * with liveApproval: {rules, onEvent} (live_approval.h) too or instead, the child installs the one
+ * seccomp filter with a listener for both (command_listener.h) and hands the listener to the
+ * supervisor before exec, which serves connect() and the file calls on one thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "command_listener.h"
 #include "connect_guard.h"
 #include "live_approval.h"
 #include "napi_util.h"
@@ -57,6 +59,7 @@ struct spawn_plan {
   pid_t parent;
   struct nono_connect_guard guard;
   struct nono_live_plan live;
+  struct nono_cmd_listener listener; /* the one seccomp listener of guard and live approval */
 };
 
 struct child_report {
@@ -103,12 +106,14 @@ child_main(const struct spawn_plan *p, volatile struct child_report *report) {
     report->err = err;
     _exit(127);
   }
-  if (p->live.enabled && (err = nono_live_child(&p->live, &sandbox_step)) != 0) {
+  if (p->guard.enabled && (err = nono_connect_guard_child(&p->guard, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
     _exit(127);
   }
-  if (p->guard.enabled && (err = nono_connect_guard_child(&p->guard, &sandbox_step)) != 0) {
+  /* Last: a filter with a listener notifies for every trapped call from here on, and nothing
+   * serves the listener until the supervisor runs again (after exec). */
+  if (p->listener.parts && (err = nono_cmd_listener_child(&p->listener, &sandbox_step)) != 0) {
     report->step = sandbox_step;
     report->err = err;
     _exit(127);
@@ -200,11 +205,8 @@ static int read_plan(napi_env env, napi_value o, struct spawn_plan *p) {
   p->restrict_flags = (uint32_t)flags;
   if (!nono_connect_guard_from_js(env, o, &p->guard)) return 0;
   if (!nono_live_from_js(env, o, &p->live)) return 0;
-  if (p->live.enabled && p->guard.enabled) {
-    /* One seccomp listener per process: the second filter would fail with EBUSY in the child. */
-    nono_throw(env, "spawn: liveApproval and connectGuard cannot be combined (one seccomp listener per process)");
-    return 0;
-  }
+  /* One seccomp listener per process: both share one filter and one listener. */
+  if (!nono_cmd_listener_plan(env, &p->listener, &p->guard, &p->live)) return 0;
   if (!(v = nono_get_prop(env, o, "stdio"))) goto bad;
   for (uint32_t i = 0; i < 3; i++) {
     napi_value e;
@@ -233,7 +235,7 @@ bad: {
 }
 
 static void free_plan(struct spawn_plan *p) {
-  nono_connect_guard_close(&p->guard);
+  nono_cmd_listener_close(&p->listener);
   nono_live_close(&p->live);
   free((void *)p->file);
   free((void *)p->cwd);
@@ -251,8 +253,7 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
   }
   struct spawn_plan plan;
   memset(&plan, 0, sizeof plan);
-  plan.guard.sock[0] = plan.guard.sock[1] = -1;
-  plan.live.sock[0] = plan.live.sock[1] = -1;
+  plan.listener.sock[0] = plan.listener.sock[1] = -1;
   if (!read_plan(env, argv[0], &plan)) {
     free_plan(&plan);
     return NULL;
@@ -286,21 +287,18 @@ napi_value nono_spawn(napi_env env, napi_callback_info info) {
     free_plan(&plan);
     return NULL;
   }
-  /* A guarded command whose listener is not being served must not run on (its connects would
-   * fail with ENOSYS at best): kill it and say why. */
-  int guard_err = plan.guard.enabled ? nono_connect_guard_start(&plan.guard) : 0;
-  /* The same for live approval: its opens would wait for ever (until the listener closes). */
-  int live_err = plan.live.enabled && !guard_err ? nono_live_start(&plan.live, pid) : 0;
-  if (live_err && !guard_err) guard_err = live_err;
+  /* A command whose listener is not being served must not run on (its connects and trapped
+   * opens would wait until the listener closes, then fail with ENOSYS): kill it and say why. */
+  int serve_err = plan.listener.parts ? nono_cmd_listener_start(&plan.listener, &plan.guard, &plan.live) : 0;
   free_plan(&plan);
 
-  int pidfd = guard_err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+  int pidfd = serve_err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
-    int e = guard_err ? guard_err : errno;
+    int e = serve_err ? serve_err : errno;
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    nono_throw_errno(env, guard_err ? (live_err ? "cannot serve live approval" : "cannot serve the connect guard") : "pidfd_open (Linux >= 5.3 is required)", e);
+    nono_throw_errno(env, serve_err ? "cannot serve the command's seccomp listener (connect guard, live approval); it was killed" : "pidfd_open (Linux >= 5.3 is required)", e);
     return NULL;
   }
   uv_loop_t *loop;

@@ -139,15 +139,10 @@ export function startSession(opts: SessionOptions): RunningSession {
     // Proxy mode: the proxy's port is the one TCP port commands may connect to (besides loopback
     // allow_tcp_connect ports); it goes into the ruleset every command gets.
     const commandNetwork = mode.kind === 'proxy' ? { ...policy.network, proxyPort: opts.proxy!.port } : policy.network;
-    // The kernel allows one seccomp listener per process, and the connect guard already holds it
-    // in proxy mode: the two need one shared filter, which is not built yet.
-    const guarded = commandNetwork.proxyPort !== undefined && addon.connectGuardSupported();
-    const kernelMissing = opts.liveApproval && !guarded ? addon.liveApprovalSupported() : null;
-    const liveMissing = !opts.liveApproval
-      ? null
-      : guarded
-        ? "commands whose network goes through the proxy already use their one seccomp listener for the connect guard (Linux allows one per process); with --allow-net, live approval works"
-        : kernelMissing && `this kernel lacks ${kernelMissing}`;
+    // Live approval shares each command's one seccomp listener with the connect guard of proxy
+    // mode (shim/addon/command_listener.h), so it works in every network mode the kernel offers.
+    const kernelMissing = opts.liveApproval ? addon.liveApprovalSupported() : null;
+    const liveMissing = !opts.liveApproval ? null : kernelMissing && `this kernel lacks ${kernelMissing}`;
     const live = opts.liveApproval ? (liveMissing === null ? ({ active: true } as const) : ({ active: false, why: liveMissing } as const)) : undefined;
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
     // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
