@@ -109,8 +109,7 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
   // Said at every start: the person relies on host lists that are weaker than they look.
   for (const n of s.network.notices) say(n);
   // Said when it was asked for (--live-approval); by default, only --verbose and `nono doctor` say it.
-  const liveOff = s.live && !s.live.active ? s.live.why : s.platform === 'darwin' ? 'it is built on Linux seccomp user notifications, which macOS does not have' : undefined;
-  if (liveOff && opts.liveApproval === true) say(`--live-approval is not active: ${liveOff}; denied commands are re-run with the grant instead`);
+  if (!s.live.active && opts.liveApproval === true) say(`--live-approval is not active: ${s.live.why}; denied commands are re-run with the grant instead`);
   if (opts.verbose) {
     say(`profile ${s.policy.name} (${s.policy.chain.join(' <- ')})`);
     for (const w of s.warnings) say(`warning: ${w}`);

@@ -161,6 +161,7 @@ export async function startDarwinSession(opts: SessionOptions, backend: DarwinBa
       agentSeatbelt,
       agentProfileFile,
       agentProgramGrants,
+      live: { active: false, why: 'it is built on Linux seccomp user notifications, which macOS does not have' },
       agentJudge: seatbeltJudge(agentSeatbelt, policy),
       agentEnv,
       network: { mode, notices, proxyPort: network?.port },

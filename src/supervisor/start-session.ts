@@ -56,8 +56,9 @@ export interface SessionOptions {
   proxy?: SessionProxy<ProxyClient>;
   /** How long a proxy connection waits for the answer to a host question. */
   hostQuestionTimeoutMs?: number;
-  /** Live approval (opt-in): a denied read waits for the answer instead of failing and being
-   * re-run (shim/addon/live_approval.h). Falls back to re-runs where the kernel lacks it. */
+  /** Live approval (shim/addon/live_approval.h): a denied file operation waits for the answer
+   * instead of failing and being re-run. Unset or true: on where the kernel has it (else re-runs);
+   * false: off. */
   liveApproval?: boolean;
   /** How long a held open waits for the person (default 120 s). */
   liveQuestionTimeoutMs?: number;
@@ -85,7 +86,7 @@ export interface RunningSession {
   network: { mode: NetworkMode; notices: string[]; proxyPort?: number };
   warnings: string[];
   /** Live approval: active here, or why not (unset when not asked for). */
-  live?: { active: true } | { active: false; why: string };
+  live: { active: true } | { active: false; why: string };
   close(): void;
 }
 
@@ -141,9 +142,14 @@ export function startSession(opts: SessionOptions): RunningSession {
     const commandNetwork = mode.kind === 'proxy' ? { ...policy.network, proxyPort: opts.proxy!.port } : policy.network;
     // Live approval shares each command's one seccomp listener with the connect guard of proxy
     // mode (shim/addon/command_listener.h), so it works in every network mode the kernel offers.
-    const kernelMissing = opts.liveApproval ? addon.liveApprovalSupported() : null;
-    const liveMissing = !opts.liveApproval ? null : kernelMissing && `this kernel lacks ${kernelMissing}`;
-    const live = opts.liveApproval ? (liveMissing === null ? ({ active: true } as const) : ({ active: false, why: liveMissing } as const)) : undefined;
+    // On unless turned off (false); where this kernel cannot, denied commands are re-run instead.
+    const kernelMissing = opts.liveApproval === false ? null : addon.liveApprovalSupported();
+    const live =
+      opts.liveApproval === false
+        ? ({ active: false, why: 'turned off (--no-live-approval)' } as const)
+        : kernelMissing === null
+          ? ({ active: true } as const)
+          : ({ active: false, why: `this kernel lacks ${kernelMissing}` } as const);
     const log = opts.verbose ? (opts.log ?? ((l: string) => process.stderr.write(`nono: ${l}\n`))) : () => {};
     // NONO_DENIAL_SOURCE=stderr keeps to the commands' own messages even where records exist.
     const source = opts.denialSource ?? (process.env.NONO_DENIAL_SOURCE === 'stderr' ? 'stderr' : 'auto');
@@ -152,7 +158,7 @@ export function startSession(opts: SessionOptions): RunningSession {
       addon,
       policy: { ...policy, network: commandNetwork },
       abi,
-      live: live?.active === true,
+      live: live.active,
       auditDenials,
       watchdog: new Watchdog(log),
     });
@@ -179,7 +185,11 @@ export function startSession(opts: SessionOptions): RunningSession {
       log,
     });
     const shells = findRealShells(process.env.PATH ?? '/usr/bin:/bin', nativePaths.client);
-    if (live) log(live.active ? 'live approval: on (denied reads wait for the answer; other denials are re-run)' : `live approval: unavailable (${live.why}); denied commands are re-run`);
+    log(
+      live.active
+        ? 'live approval: on (a denied file operation waits for the answer; denied TCP and what is not trapped are asked about after the exit and re-run)'
+        : `live approval: off (${live.why}); denied commands are asked about after they exit and re-run`,
+    );
     log(`denials are read from ${auditDenials ? "Landlock's audit records (exact)" : "the commands' stderr"}`);
     const network = mode.kind === 'proxy' ? new SessionNetwork(opts.proxy!, commandNetwork, { denials, audit, questionTimeoutMs: opts.hostQuestionTimeoutMs, log }) : undefined;
     if (!network) void opts.proxy?.close();
