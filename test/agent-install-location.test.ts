@@ -141,7 +141,7 @@ describe('an agent that cannot start inside its sandbox', () => {
     const r = await nonoRun(['--verbose', '--', dir], npmAgent.binDir);
     expect(r.exitCode).toBe(126);
     expect(r.stderr).not.toMatch(/agent sandbox: read and run/);
-    expect(r.stderr.split('\n').filter((l) => !/^nono: (denials|session|profile|network:|warning:) /.test(l) && l)).toEqual([`nono: ${dir} cannot start: the program ${dir} is a directory`]);
+    expect(r.stderr.split('\n').filter((l) => !/^nono: (denials|session|profile|network:|warning:|live approval:) /.test(l) && l)).toEqual([`nono: ${dir} cannot start: the program ${dir} is a directory`]);
   });
 
   it('its package directory holds a protected path: refused with one line, nothing granted, exit 126', async () => {

@@ -1,5 +1,8 @@
 // The denial prompt as a person meets it: `nono run` in a real terminal (node-pty), an agent
 // whose command is denied, the question on screen, a key press, and what the agent then sees.
+// This is the re-run path (the command fails, nono asks, the command runs again with the grant):
+// what a kernel without live approval gets, and `--no-live-approval`, which these tests use. The
+// same prompt answered while the command waits is test/live-approval.test.ts.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as pty from 'node-pty';
@@ -33,7 +36,7 @@ interface Session {
 
 function startAgent(scenario: string, ...files: string[]): Session {
   let out = '';
-  const p = pty.spawn('node', [cli, 'run', '--', 'node', path.join(fixtures, 'prompt-agent.mjs'), scenario, ...files], {
+  const p = pty.spawn('node', [cli, 'run', '--no-live-approval', '--', 'node', path.join(fixtures, 'prompt-agent.mjs'), scenario, ...files], {
     cwd: h.project,
     cols: 200,
     rows: 40,

@@ -30,7 +30,8 @@ let answer: ((c: Choice) => void) | undefined;
 beforeAll(() => {
   home = makeSandboxHome();
   const prompter: Prompter = { ask: () => new Promise<Choice>((resolve) => (answer = resolve)) };
-  s = startTestSession({ workdir: home.project, home: home.home, onDenial: 'prompt', prompter });
+  // The re-run path: the question comes after the command ended (live approval would hold it).
+  s = startTestSession({ workdir: home.project, home: home.home, onDenial: 'prompt', prompter, liveApproval: false });
 });
 afterAll(() => {
   s?.close();

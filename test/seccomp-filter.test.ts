@@ -278,8 +278,9 @@ describe.runIf(onX64)('the installed filter is the dumped one', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Starts `argv`, which prints its pid and then sleeps; returns the bytes of its filter. */
-  async function filterOf(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Buffer> {
+  /** Starts `argv`, which prints its pid and then sleeps; returns the bytes of each of its
+   * filters, newest first (the fixture checks there are exactly `count`). */
+  async function filtersOf(count: number, file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Buffer[]> {
     const p = spawn(file, args, { env, cwd, stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const pid = await new Promise<number>((resolve, reject) => {
@@ -291,20 +292,22 @@ describe.runIf(onX64)('the installed filter is the dumped one', () => {
         });
         p.on('exit', (code) => reject(new Error(`${file} exited (${code}) before printing its pid: ${out}`)));
       });
-      return execFileSync(getFilter, [String(pid)]);
+      return Array.from({ length: count }, (_, i) => execFileSync(getFilter, [String(pid), String(count), String(i)]));
     } finally {
       p.kill('SIGKILL');
     }
   }
 
-  it('as root: a command of the default profile (no TCP) and the agent (network open)', async (ctx) => {
+  it('as root: a command of the default profile (no TCP, live approval: two filters) and the agent (network open)', async (ctx) => {
     if (process.getuid?.() !== 0) ctx.skip(); // PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN
-    const command = await filterOf(proxyBash, ['-c', 'echo PID $$; exec sleep 20'], s.env, home.project);
-    expect(command.equals(dump('no-tcp')), 'the command holds another program than nono-seccomp-dump no-tcp prints').toBe(true);
-    const agent = await filterOf(execHelper, ['--handled-fs', '1', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
-    expect(agent.equals(dump('none'))).toBe(true);
-    const ports = await filterOf(execHelper, ['--handled-fs', '1', '--handled-net', '2', '--net-filter', 'ports', '--port', '2:443', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
-    expect(ports.equals(dump('ports'))).toBe(true);
+    // Newest first: the ordinary filter (installed last of all), then live approval's listener filter.
+    const [command, listener] = await filtersOf(2, proxyBash, ['-c', 'echo PID $$; exec sleep 20'], s.env, home.project);
+    expect(command!.equals(dump('no-tcp')), 'the command holds another program than nono-seccomp-dump no-tcp prints').toBe(true);
+    expect(listener!.equals(dump('listener-live')), 'the listener filter is not what nono-seccomp-dump listener-live prints').toBe(true);
+    const [agent] = await filtersOf(1, execHelper, ['--handled-fs', '1', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
+    expect(agent!.equals(dump('none'))).toBe(true);
+    const [ports] = await filtersOf(1, execHelper, ['--handled-fs', '1', '--handled-net', '2', '--net-filter', 'ports', '--port', '2:443', '--path', '1:/', '--', '/bin/sh', '-c', 'echo PID $$; exec sleep 20'], process.env, dir);
+    expect(ports!.equals(dump('ports'))).toBe(true);
   });
 });
 
