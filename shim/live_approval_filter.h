@@ -1,6 +1,7 @@
 /*
  * The seccomp filter of live approval (shim/addon/live_approval.h): a filter stacked on the
- * ordinary one that turns the open family (open, openat, openat2, creat) into user notifications
+ * ordinary one that turns the open family (open, openat, openat2, creat)
+ * (and the calls that create, remove, rename, link or truncate a name) into user notifications
  * for the supervisor. The command cannot answer them: it never holds the listener, and the kernel
  * refuses any further listener in a chain that has one (EBUSY), so it cannot install its own
  * either. (The same rule means a command cannot have this filter and the connect guard's at once:

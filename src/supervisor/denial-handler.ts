@@ -48,7 +48,7 @@ function howToAllow(g: Grant): string {
 /** The line an agent reads on the command's stderr when nothing was granted. */
 export function denialLine(d: Denial, g: Grant): string {
   const what =
-    d.path !== undefined ? `${d.op} of ${d.path}`
+    d.path !== undefined ? `${d.op} of ${d.path}${d.path2 !== undefined ? ` to ${d.path2}` : ''}`
     : d.source === 'proxy' ? `a connection to ${hostPort(d.host!, d.port!)} (not on the session's host list)`
     : `TCP ${d.op}${d.port ? ` to port ${d.port}` : ''}`;
   return `nono: the sandbox denied ${what}; to allow it, the user can run ${howToAllow(g)} in a profile (see \`nono profile show\`).`;
@@ -60,7 +60,8 @@ export class DenialHandler {
 
   constructor(private readonly o: DenialHandlerOptions) {}
 
-  async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal): Promise<Outcome> {
+  /** onceOnly: the grants cannot be kept for later commands (only "once" or "deny" is offered). */
+  async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal, opts: { onceOnly?: boolean } = {}): Promise<Outcome> {
     const keys = denials.map(denialKey);
     const lines = denials.map((d, i) => denialLine(d, grants[i]!));
     for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
@@ -73,7 +74,7 @@ export class DenialHandler {
     }
     keys.forEach((k) => cmd.asked.add(k));
     // One question at a time, in the order denials arrived.
-    const turn = this.queue.then(() => this.ask(cmd, denials, grants, signal));
+    const turn = this.queue.then(() => this.ask(cmd, denials, grants, signal, opts.onceOnly === true));
     this.queue = turn.catch(() => undefined);
     try {
       const choice = await turn;
@@ -83,6 +84,7 @@ export class DenialHandler {
         return { choice, lines };
       }
       let changes: string[] | undefined;
+      if (choice !== 'once' && opts.onceOnly) throw new Error(`the prompt answered "${choice}" where only "once" was offered`);
       if (choice === 'always') changes = saveApprovals(this.o.approvalsFile, grants);
       this.o.audit.write({ type: 'decision', seq: cmd.seq, choice, grants: grants.map((g) => g.describe), savedTo: changes ? this.o.approvalsFile : undefined, changes });
       return { choice, grants, changes };
@@ -93,9 +95,9 @@ export class DenialHandler {
     }
   }
 
-  private async ask(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal): Promise<Choice> {
+  private async ask(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal, onceOnly: boolean): Promise<Choice> {
     if (signal.aborted) throw new Error('cancelled');
     this.o.audit.write({ type: 'prompt', seq: cmd.seq, grants: grants.map((g) => g.describe) });
-    return this.o.prompter!.ask({ command: cmd.command, cwd: cmd.cwd, denials, grants, alwaysTarget: this.o.approvalsFile }, signal);
+    return this.o.prompter!.ask({ command: cmd.command, cwd: cmd.cwd, denials, grants, alwaysTarget: this.o.approvalsFile, ...(onceOnly ? { onceOnly } : {}) }, signal);
   }
 }

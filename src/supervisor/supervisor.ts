@@ -3,7 +3,7 @@
 // its nono-shell goes away. One instance per `nono run`, inside that (unsandboxed) Node process.
 import crypto from 'node:crypto';
 import path from 'node:path';
-import type { NativeAddon, PeerCredentials, SandboxedSpawnOptions } from '../native/addon.js';
+import type { LiveEventHandler, LiveOp, NativeAddon, PeerCredentials, SandboxedSpawnOptions } from '../native/addon.js';
 import { parseShellArgs, flavourOf, unwrapShellPrefix, type ShellInvocation } from '../nono-shell/bash-args.js';
 import {
   ProtocolError,
@@ -18,9 +18,8 @@ import { commandEnvironment } from './command-env.js';
 import type { AuditLog } from './audit-log.js';
 import type { CommandPolicy } from './command-policy.js';
 import type { DenialHandler } from './denial-handler.js';
-import { explainLandlock } from '../policy/explain-landlock.js';
 import { leastGrant } from './denials/least-grant.js';
-import { LiveQuestions } from './live-questions.js';
+import { LiveQuestions, liveAllowed } from './live-questions.js';
 import { detectStderrDenials } from './denials/stderr-denials.js';
 import type { CommandSandbox } from './landlock-sandbox.js';
 import { StderrRelay } from './stderr-relay.js';
@@ -307,8 +306,9 @@ export class Supervisor {
     const live = new LiveQuestions({
       denials: this.o.denials,
       command: { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked },
-      allowedNow: (d) => explainLandlock((this.policy.current as CommandSandbox).compiled, d.path!, d.op as 'read' | 'list').allowed,
+      allowedNow: (h) => liveAllowed((this.policy.current as CommandSandbox).compiled, h),
       addSessionGrants: (grants) => this.policy.addSessionGrants(grants),
+      grantsWork: (denials, grants) => this.policy.grantsThatWork(denials, grants),
       gone: conn.abort.signal,
       connected: () => this.conns.has(conn.id),
       say: (line) => relay.say(line),
@@ -372,7 +372,7 @@ export class Supervisor {
         connectGuard: sandbox.compiled.connectGuard,
         // Live approval: denied reads wait for the person instead of failing (then a re-run).
         ...(sandbox.liveRules
-          ? { liveApproval: { rules: sandbox.liveRules, onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', p: string, isDir: boolean) => this.onLive(record, run, cmdId, token, kind, p, isDir) } }
+          ? { liveApproval: { rules: sandbox.liveRules, onEvent: ((...a) => this.onLive(record, run, ...a)) satisfies LiveEventHandler } }
           : {}),
         deathSignal: this.o.watchdog?.active ? 0 : 9,
       },
@@ -439,10 +439,11 @@ export class Supervisor {
 
   /** Live approval: an operation the policy denies is held in the kernel while the person is asked.
    * The paths are the canonical ones the native side resolved and will act on. */
-  private onLive(record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void {
+  private onLive(record: CommandRecord, run: CommandRun, cmdId: number, token: number, kind: 'ask' | 'withdraw', op: LiveOp, rawPath: string, rawPath2: string | undefined, isDir: boolean, need: number, need2: number): void {
     if (kind === 'withdraw') return run.live.withdraw(token);
     const answer = (allow: boolean) => this.o.addon.liveAnswer(cmdId, token, allow);
-    const held = { token, op: isDir ? 'list' : 'read', path: Buffer.from(rawPath, 'latin1').toString(), isDir } as const;
+    const bytes = (p: string) => Buffer.from(p, 'latin1').toString();
+    const held = { token, op, path: bytes(rawPath), ...(rawPath2 !== undefined ? { path2: bytes(rawPath2) } : {}), isDir, need, need2 };
     void run.live.decide(held, answer).catch((e) => {
       this.o.log(`cmd ${record.seq}: live approval: ${(e as Error).message}`);
       answer(false);
