@@ -422,6 +422,9 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
    * of a device (never made by us), renames with a whiteout, links by descriptor. */
   if (c.kind == LK_OPEN && ((c.flags & O_PATH) || (c.flags & LIVE_O_TMPFILE_BIT) || (c.flags & O_ACCMODE) == O_ACCMODE))
     return LIVE_CONTINUE;
+  /* O_RDONLY | O_TRUNC: truncating through a read-only descriptor is not something we can do
+   * after the inode check (ftruncate needs a writable one). */
+  if (c.kind == LK_OPEN && (c.flags & O_TRUNC) && (c.flags & O_ACCMODE) == O_RDONLY) return LIVE_CONTINUE;
   if (c.kind == LK_MKNOD) {
     mode_t t = c.mode & S_IFMT;
     if (t == 0) c.mode |= S_IFREG;

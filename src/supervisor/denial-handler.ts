@@ -64,7 +64,7 @@ export class DenialHandler {
   async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal, opts: { onceOnly?: boolean } = {}): Promise<Outcome> {
     const keys = denials.map(denialKey);
     const lines = denials.map((d, i) => denialLine(d, grants[i]!));
-    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
+    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, path2: d.path2, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
     const alreadyAsked = keys.every((k) => cmd.asked.has(k) || this.refused.has(k));
     if (this.o.mode === 'deny' || !this.o.prompter || alreadyAsked) {
       const why = this.o.mode === 'deny' || !this.o.prompter ? 'no prompt (--on-denial deny or no terminal)' : 'asked before';
