@@ -3,6 +3,7 @@
 // inside the system call while nono asks in a real terminal (node-pty), and on "allow" get the
 // real result of the operation, which the supervisor did itself on exactly the path it showed,
 // on the command's first and only run.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as pty from 'node-pty';
@@ -316,5 +317,44 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
     const [r] = await s.done();
     expect(r!.stdout).toBe('w=1\n');
     expect(fs.readFileSync(target, 'utf8')).toBe('planted\n');
+  });
+});
+
+describe.skipIf(!supported)('live approval of changes without a terminal', () => {
+  it('a thread flipping a path between an allowed and a denied directory never creates anything in the denied one', () => {
+    const script = path.join(h.project, 'race.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import ctypes, os, threading',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        `a = ${JSON.stringify(path.join(h.project, 'x'))}.encode() + b"\\0"; b = ${JSON.stringify(path.join(denied, 'x'))}.encode() + b"\\0"`,
+        'buf = ctypes.create_string_buffer(4096); ctypes.memmove(buf, a, len(a))',
+        'stop = False',
+        'def flip():',
+        '    while not stop:',
+        '        ctypes.memmove(buf, b, len(b)); ctypes.memmove(buf, a, len(a))',
+        'threading.Thread(target=flip, daemon=True).start()',
+        'made = 0',
+        'for i in range(2000):',
+        '    if libc.mkdir(buf, 0o755) == 0:',
+        '        made += 1; libc.rmdir(buf)',
+        '    fd = libc.open(buf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)',
+        '    if fd >= 0:',
+        '        made += 1; os.close(fd); libc.unlink(buf)',
+        'stop = True',
+        'print("made", made)',
+      ].join('\n'),
+    );
+    const r = spawnSync('node', [cli, 'run', '--live-approval', '--allow-net', '--on-denial', 'deny', '--', 'bash', '-c', `${python} ${script}`], {
+      cwd: h.project,
+      env: { HOME: h.home, PATH: process.env.PATH!, XDG_CONFIG_HOME: path.join(h.home, '.config'), XDG_STATE_HOME: path.join(h.home, '.local', 'state') },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    const m = /made (\d+)/.exec(r.stdout);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0); // the allowed side did happen
+    expect(fs.readdirSync(denied)).toEqual(['file']);
   });
 });
