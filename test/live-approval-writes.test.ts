@@ -220,6 +220,18 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('a\n');
   });
 
+  it('a denied create is remembered by its directory: mktemp\'s next random name is not asked again', async () => {
+    const s = startAgent([`mktemp ${denied}/tmp.XXXXXX; echo "m=$?"`, `mktemp ${denied}/tmp.XXXXXX; echo "m=$?"`]);
+    await s.waitFor(QUESTION);
+    s.press('d');
+    const [a, b] = await s.done();
+    expect(a!.stdout).toBe('m=1\n');
+    expect(b!.stdout).toBe('m=1\n');
+    expect(b!.stderr).toContain(`nono: the sandbox denied create of ${denied}/tmp.`);
+    expect(s.questions()).toBe(1);
+    expect(fs.readdirSync(denied)).toEqual(['file']);
+  });
+
   // Security.
   it('a symlink swapped into the parent between the question and the answer: EACCES, nothing written elsewhere', async () => {
     const sub = path.join(denied, 'sub');

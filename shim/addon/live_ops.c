@@ -231,7 +231,7 @@ static int resolve_file(int listener, const struct seccomp_notif *req, int dirfd
  * component as written; what is at the name now (not following a symlink there). TRAILING:
  * trailing slashes are allowed (a directory operation). 0 with PL, or -1: let Landlock decide. */
 static int resolve_name(int listener, const struct seccomp_notif *req, int dirfd, const char *path, int trailing,
-                        struct live_place *pl) {
+                        uint64_t resolve, struct live_place *pl) {
   char dir[PATH_MAX];
   size_t n = strlen(path);
   if (n == 0 || n >= sizeof dir) return -1;
@@ -254,7 +254,7 @@ static int resolve_name(int listener, const struct seccomp_notif *req, int dirfd
   }
   int own, base = open_base(listener, req, dirfd, path, &own);
   if (base == -1) return -1;
-  int pfd = sys_openat2(base, dirpart, O_PATH | O_DIRECTORY | O_CLOEXEC, RESOLVE_NO_MAGICLINKS);
+  int pfd = sys_openat2(base, dirpart, O_PATH | O_DIRECTORY | O_CLOEXEC, (resolve & RESOLVE_NO_SYMLINKS) | RESOLVE_NO_MAGICLINKS);
   if (own) close(base);
   if (pfd < 0) return -1; /* ENOENT, ENOTDIR...: the kernel says the same */
   size_t plen;
@@ -478,7 +478,7 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
       if (e != ENOENT || !(c.flags & O_CREAT) || (c.flags & O_DIRECTORY)) return LIVE_CONTINUE;
       /* A new file. Resolution limits of openat2 are not re-implemented for the parent. */
       if (c.resolve & ~(uint64_t)(RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)) return LIVE_CONTINUE;
-      if (resolve_name(listener, req, c.dirfd, path, 0, &rq->a) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd, path, 0, c.resolve, &rq->a) != 0) return LIVE_CONTINUE;
       if (rq->a.has_obj) return LIVE_CONTINUE; /* a dangling symlink, or it appeared: the kernel decides */
       rq->op = LIVE_CREATE;
       rq->need_a = (LL_MAKE_REG | acc) & rules->handled;
@@ -489,7 +489,7 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
     case LK_MKDIR:
     case LK_MKNOD:
     case LK_SYMLINK: {
-      if (resolve_name(listener, req, c.dirfd, path, c.kind == LK_MKDIR, &rq->a) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd, path, c.kind == LK_MKDIR, 0, &rq->a) != 0) return LIVE_CONTINUE;
       if (rq->a.has_obj) return LIVE_CONTINUE; /* EEXIST */
       rq->op = LIVE_CREATE;
       rq->is_dir = c.kind == LK_MKDIR;
@@ -506,7 +506,7 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
     }
     case LK_UNLINK: {
       int rmdir = (c.flags & AT_REMOVEDIR) != 0;
-      if (resolve_name(listener, req, c.dirfd, path, rmdir, &rq->a) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd, path, rmdir, 0, &rq->a) != 0) return LIVE_CONTINUE;
       if (!rq->a.has_obj || (rmdir != !!S_ISDIR(rq->a.omode))) return LIVE_CONTINUE; /* ENOENT, EISDIR, ENOTDIR */
       rq->op = LIVE_DELETE;
       rq->is_dir = rmdir;
@@ -515,8 +515,8 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
       break;
     }
     case LK_RENAME: {
-      if (resolve_name(listener, req, c.dirfd, path, 1, &rq->a) != 0) return LIVE_CONTINUE;
-      if (resolve_name(listener, req, c.dirfd2, path2, 1, &rq->b) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd, path, 1, 0, &rq->a) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd2, path2, 1, 0, &rq->b) != 0) return LIVE_CONTINUE;
       if (!rq->a.has_obj) return LIVE_CONTINUE;
       if ((c.flags & RENAME_EXCHANGE) && !rq->b.has_obj) return LIVE_CONTINUE;
       if ((c.flags & RENAME_NOREPLACE) && rq->b.has_obj) return LIVE_CONTINUE;
@@ -539,8 +539,8 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
       break;
     }
     case LK_LINK: {
-      if (resolve_name(listener, req, c.dirfd, path, 0, &rq->a) != 0) return LIVE_CONTINUE;
-      if (resolve_name(listener, req, c.dirfd2, path2, 0, &rq->b) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd, path, 0, 0, &rq->a) != 0) return LIVE_CONTINUE;
+      if (resolve_name(listener, req, c.dirfd2, path2, 0, 0, &rq->b) != 0) return LIVE_CONTINUE;
       if (rq->a.has_obj || !rq->b.has_obj || S_ISDIR(rq->b.omode)) return LIVE_CONTINUE; /* EEXIST, ENOENT, EPERM */
       if ((c.flags & AT_SYMLINK_FOLLOW) && S_ISLNK(rq->b.omode)) return LIVE_CONTINUE; /* not re-implemented */
       uint32_t need_a = make_right(rq->b.omode), need_b = 0;

@@ -2,6 +2,7 @@
 // number of commands in flight), or, without a terminal, tell the agent in one line how the user
 // can grant it. Remembers refusals for the session so nobody is asked twice about the same thing,
 // and never prompts twice for the same denial of one command (a re-run that fails again).
+import path from 'node:path';
 import type { AuditLog } from './audit-log.js';
 import { hostPort } from '../policy/host-pattern.js';
 import { saveApprovals } from '../policy/approvals.js';
@@ -54,6 +55,12 @@ export function denialLine(d: Denial, g: Grant): string {
   return `nono: the sandbox denied ${what}; to allow it, the user can run ${howToAllow(g)} in a profile (see \`nono profile show\`).`;
 }
 
+/** What a "deny" is remembered as for the session: a create by its directory, so a program that
+ * tries a new random name each time (mktemp, lock files) is one question, not one per name. */
+function refusalKey(d: Denial): string {
+  return d.op === 'create' && d.path !== undefined && d.source === 'seccomp' ? `create-in:${path.dirname(d.path)}` : denialKey(d);
+}
+
 export class DenialHandler {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly refused = new Set<string>();
@@ -65,7 +72,7 @@ export class DenialHandler {
     const keys = denials.map(denialKey);
     const lines = denials.map((d, i) => denialLine(d, grants[i]!));
     for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, path2: d.path2, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
-    const alreadyAsked = keys.every((k) => cmd.asked.has(k) || this.refused.has(k));
+    const alreadyAsked = keys.every((k, i) => cmd.asked.has(k) || this.refused.has(refusalKey(denials[i]!)));
     if (this.o.mode === 'deny' || !this.o.prompter || alreadyAsked) {
       const why = this.o.mode === 'deny' || !this.o.prompter ? 'no prompt (--on-denial deny or no terminal)' : 'asked before';
       this.o.log(`cmd ${cmd.seq}: denied ${keys.join(', ')}: ${why}`);
@@ -79,7 +86,7 @@ export class DenialHandler {
     try {
       const choice = await turn;
       if (choice === 'deny') {
-        keys.forEach((k) => this.refused.add(k));
+        denials.forEach((d) => this.refused.add(refusalKey(d)));
         this.o.audit.write({ type: 'decision', seq: cmd.seq, choice, grants: grants.map((g) => g.describe) });
         return { choice, lines };
       }
