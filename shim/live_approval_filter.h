@@ -44,16 +44,72 @@
 #else
 #define NONO_NR_creat (-1)
 #endif
+#ifdef SYS_mkdir
+#define NONO_NR_mkdir SYS_mkdir
+#else
+#define NONO_NR_mkdir (-1)
+#endif
+#ifdef SYS_mknod
+#define NONO_NR_mknod SYS_mknod
+#else
+#define NONO_NR_mknod (-1)
+#endif
+#ifdef SYS_unlink
+#define NONO_NR_unlink SYS_unlink
+#else
+#define NONO_NR_unlink (-1)
+#endif
+#ifdef SYS_rmdir
+#define NONO_NR_rmdir SYS_rmdir
+#else
+#define NONO_NR_rmdir (-1)
+#endif
+#ifdef SYS_rename
+#define NONO_NR_rename SYS_rename
+#else
+#define NONO_NR_rename (-1)
+#endif
+#ifdef SYS_renameat
+#define NONO_NR_renameat SYS_renameat
+#else
+#define NONO_NR_renameat (-1)
+#endif
+#ifdef SYS_link
+#define NONO_NR_link SYS_link
+#else
+#define NONO_NR_link (-1)
+#endif
+#ifdef SYS_symlink
+#define NONO_NR_symlink SYS_symlink
+#else
+#define NONO_NR_symlink (-1)
+#endif
 
 enum nono_trap_kind { NONO_TRAP_ALWAYS, NONO_TRAP_OPENAT_DIRFD };
 
 /* X(number, kind): the trapped file system calls, in the order the filter tests them (the most
- * frequent first: openat is nearly every open today). */
-#define NONO_LIVE_TRAPPED_SYSCALLS(X)   \
-  X(SYS_openat, NONO_TRAP_OPENAT_DIRFD) \
+ * frequent first: openat is nearly every open today): the open family, and what creates, removes,
+ * renames, links or truncates a name (shim/addon/live_ops.c classifies each). */
+#define NONO_LIVE_TRAPPED_SYSCALLS(X)    \
+  X(SYS_openat, NONO_TRAP_OPENAT_DIRFD)  \
   X(NONO_NR_open, NONO_TRAP_ALWAYS)      \
-  X(SYS_openat2, NONO_TRAP_ALWAYS)      \
-  X(NONO_NR_creat, NONO_TRAP_ALWAYS)
+  X(SYS_openat2, NONO_TRAP_ALWAYS)       \
+  X(NONO_NR_creat, NONO_TRAP_ALWAYS)     \
+  X(SYS_mkdirat, NONO_TRAP_ALWAYS)       \
+  X(NONO_NR_mkdir, NONO_TRAP_ALWAYS)     \
+  X(SYS_unlinkat, NONO_TRAP_ALWAYS)      \
+  X(NONO_NR_unlink, NONO_TRAP_ALWAYS)    \
+  X(NONO_NR_rmdir, NONO_TRAP_ALWAYS)     \
+  X(SYS_renameat2, NONO_TRAP_ALWAYS)     \
+  X(NONO_NR_renameat, NONO_TRAP_ALWAYS)  \
+  X(NONO_NR_rename, NONO_TRAP_ALWAYS)    \
+  X(SYS_linkat, NONO_TRAP_ALWAYS)        \
+  X(NONO_NR_link, NONO_TRAP_ALWAYS)      \
+  X(SYS_symlinkat, NONO_TRAP_ALWAYS)     \
+  X(NONO_NR_symlink, NONO_TRAP_ALWAYS)   \
+  X(SYS_mknodat, NONO_TRAP_ALWAYS)       \
+  X(NONO_NR_mknod, NONO_TRAP_ALWAYS)     \
+  X(SYS_truncate, NONO_TRAP_ALWAYS)
 
 /* Open flags that make an openat relative to a directory descriptor a notification after all
  * (O_ACCMODE's write bits, creating, truncating; 020000000 is __O_TMPFILE, the bit of O_TMPFILE

@@ -1,36 +1,34 @@
 /*
- * Live approval of file opens (opt-in: `nono run --live-approval`). A command whose open() the
+ * Live approval of file operations (on by default in `nono run` where the kernel has it). A
+ * command whose open, creat, mkdir, mknod, unlink/rmdir, rename, link, symlink or truncate the
  * session policy denies waits inside the system call while the person is asked; on "allow" the
- * supervisor opens the file itself and installs the descriptor in the command, which goes on
- * without being re-run. It shares the command's one seccomp listener with the connect guard of
- * proxy mode (the kernel allows one per process): see command_listener.h.
+ * supervisor does the operation itself, on exactly what it showed, and answers with its result,
+ * so the command goes on without being re-run. It shares the command's one seccomp listener with
+ * the connect guard of proxy mode (the kernel allows one per process): see command_listener.h.
  *
  *  1. In the vfork child, after the ordinary sandbox: the command's one filter with a listener
  *     (shim/listener_filter.h, with live approval's part: the calls of
  *     shim/live_approval_filter.h's table); the listener goes to the supervisor and is closed
  *     before exec (the command never holds it).
  *  2. The command's listener thread (notify_listener.h: a pooled thread, one per command, without
- *     effective capabilities, so it resolves and opens exactly as the command's own uid could
- *     without Landlock) hands each file call to nono_live_on_notification. Fast path, all on that
- *     thread: copy the path once, resolve it from the command's cwd or dirfd (openat2 O_PATH, no
- *     magic links), and match the canonical path against the compiled Landlock rules; allowed (or
- *     anything it cannot judge safely: /proc, O_PATH, write or create opens, which this slice
- *     leaves to Landlock and the re-run) -> SECCOMP_USER_NOTIF_FLAG_CONTINUE, and Landlock still
- *     decides underneath.
+ *     effective capabilities, so it resolves and acts exactly as the command's own uid could
+ *     without Landlock) hands each file call to nono_live_on_notification. What the call asks for
+ *     and whether the rules allow it is live_ops.h (live_classify: a lexical fast path for paths
+ *     the rules plainly allow, else the careful resolution from the command's cwd or dirfd);
+ *     allowed, or anything it cannot judge safely -> SECCOMP_USER_NOTIF_FLAG_CONTINUE, and
+ *     Landlock still decides underneath (CONTINUE never widens anything).
  *     Not notified at all (the filter lets it through to Landlock): an openat that reads relative
  *     to a directory descriptor (not AT_FDCWD, no write/create/truncate/tmpfile flag). Tree walkers
  *     (grep -r, find, git) make one such open per file, and a notification costs ~10-20 us each;
  *     Landlock still decides them, and a denial among them is found afterwards (the Landlock audit
  *     record, or stderr) and re-run with a grant, as without live approval.
- *  3. A read the rules deny is held (NONO_NOTIF_HELD): JavaScript gets (cmdId, token, "ask",
- *     canonical path) and answers with liveAnswer(cmdId, token, allow), which wakes the thread
- *     (nono_live_wake_fd); its settle step (nono_live_settle) then, for allow, re-checks that the
- *     notification is still pending, opens the canonical path with RESOLVE_NO_SYMLINKS |
- *     RESOLVE_NO_MAGICLINKS and read-only flags (never O_CREAT/O_TRUNC), checks that it is the
- *     very inode that was resolved when the question was made, and installs it in the command
- *     with SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND (installs and answers in one
- *     step). Deny -> EACCES, as Landlock would. A held open whose command died is withdrawn
- *     (JavaScript gets "withdraw").
+ *  3. A call the rules deny is held (NONO_NOTIF_HELD): JavaScript gets (cmdId, token, "ask", op,
+ *     canonical path, path2, isDir, needed rights) and answers with liveAnswer(cmdId, token,
+ *     allow), which wakes the thread (nono_live_wake_fd); its settle step (nono_live_settle) then,
+ *     for allow, performs it (live_ops.h, live_perform: the same inodes as shown, no symlinks
+ *     followed, the notification re-checked right before acting) and answers with the result (an
+ *     opened file via SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND). Deny -> EACCES, as
+ *     Landlock would. A held call whose command died is withdrawn (JavaScript gets "withdraw").
  */
 #ifndef NONO_LIVE_APPROVAL_H
 #define NONO_LIVE_APPROVAL_H

@@ -30,7 +30,7 @@ export function questionLines(req: PromptRequest, width: number): string[] {
   ];
   req.denials.forEach((d, i) => {
     const what =
-      d.path !== undefined ? `${d.op} ${d.path}`
+      d.path !== undefined ? `${d.op} ${d.path}${d.path2 !== undefined ? ` to ${d.path2}` : ''}`
       : d.source === 'proxy' ? `connect ${hostPort(d.host!, d.port!)}`
       : `TCP ${d.op}${d.port ? ` port ${d.port}` : ''}`;
     lines.push(`  ${host ? 'host   ' : 'denied '}  ${clip(what, w - 11)}`);
@@ -39,13 +39,13 @@ export function questionLines(req: PromptRequest, width: number): string[] {
   const saved = req.grants
     .map((g) => (g.kind === 'domain' ? `allow_domains "${g.host}"` : g.path ? `${g.kind} "${portable(g.path)}"` : `${g.kind}${g.port ? ` ${g.port}` : ''}`))
     .join(', ');
-  lines.push(
-    '',
-    host || req.denials.every((d) => d.source === 'seccomp') ? '  [o] allow once (this command only)' : '  [o] allow once (re-run this command only)',
-    '  [s] allow for this session',
-    `  [a] always: adds ${clip(saved, w - 20)} to ${portable(req.alwaysTarget)}`,
-    '  [d] deny (Esc)',
-  );
+  lines.push('', host || req.denials.every((d) => d.source === 'seccomp') ? '  [o] allow once (this command only)' : '  [o] allow once (re-run this command only)');
+  if (req.onceOnly) {
+    lines.push(`  (not for later commands: Landlock cannot allow that there without also opening the protected paths next to it)`);
+  } else {
+    lines.push('  [s] allow for this session', `  [a] always: adds ${clip(saved, w - 20)} to ${portable(req.alwaysTarget)}`);
+  }
+  lines.push('  [d] deny (Esc)');
   return lines;
 }
 
@@ -132,7 +132,7 @@ export class TerminalPrompter implements Prompter {
       signal.addEventListener('abort', onAbort, { once: true });
       this.prompting = (key: string) => {
         const choice = KEYS[key.toLowerCase()];
-        if (!choice) return;
+        if (!choice || (req.onceOnly && choice !== 'once' && choice !== 'deny')) return;
         this.stdout.write(`${choice}\r\n`);
         done(() => resolve(choice));
       };

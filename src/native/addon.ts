@@ -31,12 +31,18 @@ export interface SandboxedSpawnOptions {
    */
   connectGuard?: ConnectGuardOptions;
   /**
-   * Live approval (shim/addon/live_approval.h): reads the policy denies are held in the kernel
-   * and reported to onEvent ('ask', canonical path); answer with liveAnswer(cmdId, token, allow).
-   * 'withdraw': the command stopped waiting (killed, or gone).
+   * Live approval (shim/addon/live_approval.h, live_ops.h): file operations the policy denies
+   * (reads, writes, creates, deletes, renames) are held in the kernel and reported to onEvent
+   * ('ask', what it is, the canonical path(s) it would act on; path2: a rename's destination or
+   * a link's existing file); need/need2: the Landlock rights the rules lacked, at the file (read,
+   * list, write) or at path's parent (create, delete, rename), and at path2's parent. Answer with
+   * liveAnswer(cmdId, token, allow). 'withdraw': the command stopped waiting (killed, or gone).
    */
-  liveApproval?: { rules: LiveRules; onEvent: (cmdId: number, token: number, kind: 'ask' | 'withdraw', path: string, isDir: boolean) => void };
+  liveApproval?: { rules: LiveRules; onEvent: LiveEventHandler };
 }
+
+export type LiveOp = 'read' | 'list' | 'write' | 'create' | 'delete' | 'rename';
+export type LiveEventHandler = (cmdId: number, token: number, kind: 'ask' | 'withdraw', op: LiveOp, path: string, path2: string | undefined, isDir: boolean, need: number, need2: number) => void;
 
 /** The compiled rules as the native fast path matches them (liveRules). */
 export type LiveRules = { readonly __liveRules: unique symbol };

@@ -13,7 +13,7 @@ export function auditFile(home = os.homedir()): string {
 export type AuditRecord =
   | { type: 'session'; cwd: string; profile: string; policy: string; argv: string[]; agentProgram?: Array<{ path: string; kind: string; why: string }> }
   | { type: 'command'; seq: number; argv: string[]; cwd: string; route: string; policy: string; exit: { code: number } | { signal: number }; durationMs: number; attempts: number; killedBecause?: string }
-  | { type: 'denial'; seq: number; op: string; path?: string; host?: string; port?: number; evidence: string; source: string }
+  | { type: 'denial'; seq: number; op: string; path?: string; path2?: string; host?: string; port?: number; evidence: string; source: string }
   /** A host a command reached through the session proxy, or was refused (once per command, host and port). */
   | { type: 'host'; seq: number; host: string; port: number; verdict: 'allowed' | 'refused'; by: string; protocol: string }
   | { type: 'prompt'; seq: number; grants: string[] }

@@ -3,12 +3,24 @@
 // builds one-off rulesets for a single re-run ("allow once") without touching the session's.
 import path from 'node:path';
 import type { NativeAddon } from '../native/addon.js';
-import { COMMAND_SCOPES, compileLandlock, type CompiledLandlock } from '../policy/landlock-compiler.js';
+import { COMMAND_SCOPES, compileLandlock, isInside, type CompiledLandlock } from '../policy/landlock-compiler.js';
 import type { Grant as PolicyGrant, ResolvedPolicy } from '../policy/resolved-policy.js';
 import type { Denial, Grant } from './denials/types.js';
 import { explainLandlock, OPERATIONS, type Operation } from '../policy/explain-landlock.js';
 import { buildCommandSandbox, type CommandSandbox } from './landlock-sandbox.js';
 import type { PlatformPolicy } from './platform/types.js';
+import type { HeldOperation } from './live-questions.js';
+
+/** Whether the compiled rules grant every right a held operation needs (live approval: a grant
+ * made since the command started). Landlock's rules only allow (a deny is a hole the compiler
+ * leaves), so the rights at a path are those of every rule on it or an ancestor. */
+export function heldAllowed(c: CompiledLandlock, h: HeldOperation): boolean {
+  const rightsAt = (p: string) => c.rules.reduce((acc, r) => (isInside(p, r.path) ? acc | r.rights : acc), 0);
+  const has = (p: string, need: number) => (rightsAt(p) & need & c.handledFs) === (need & c.handledFs);
+  const onParent = h.op === 'create' || h.op === 'delete' || h.op === 'rename';
+  if (!has(onParent ? path.dirname(h.path) : h.path, h.need)) return false;
+  return h.path2 === undefined || !h.need2 || has(path.dirname(h.path2), h.need2);
+}
 
 /** A prompt's grant, as policy: explicit, so it may re-allow a path inside a denied directory. */
 export function applyGrants(policy: ResolvedPolicy, grants: readonly Grant[], source: string): ResolvedPolicy {
@@ -88,8 +100,8 @@ export class CommandPolicy implements PlatformPolicy<CommandSandbox> {
     return denials.map((d) => d.path === undefined || fsOperation(d) === undefined || landlockAllows(trial, d));
   }
 
-  allows(d: Denial): boolean {
-    return landlockAllows(this.sandbox.compiled, d);
+  allows(h: HeldOperation): boolean {
+    return heldAllowed(this.sandbox.compiled, h);
   }
 
   directPorts(): readonly number[] {

@@ -2,6 +2,7 @@
 // number of commands in flight), or, without a terminal, tell the agent in one line how the user
 // can grant it. Remembers refusals for the session so nobody is asked twice about the same thing,
 // and never prompts twice for the same denial of one command (a re-run that fails again).
+import path from 'node:path';
 import type { AuditLog } from './audit-log.js';
 import { hostPort } from '../policy/host-pattern.js';
 import { saveApprovals } from '../policy/approvals.js';
@@ -48,10 +49,16 @@ function howToAllow(g: Grant): string {
 /** The line an agent reads on the command's stderr when nothing was granted. */
 export function denialLine(d: Denial, g: Grant): string {
   const what =
-    d.path !== undefined ? `${d.op} of ${d.path}`
+    d.path !== undefined ? `${d.op} of ${d.path}${d.path2 !== undefined ? ` to ${d.path2}` : ''}`
     : d.source === 'proxy' ? `a connection to ${hostPort(d.host!, d.port!)} (not on the session's host list)`
     : `TCP ${d.op}${d.port ? ` to port ${d.port}` : ''}`;
   return `nono: the sandbox denied ${what}; to allow it, the user can run ${howToAllow(g)} in a profile (see \`nono profile show\`).`;
+}
+
+/** What a "deny" is remembered as for the session: a create by its directory, so a program that
+ * tries a new random name each time (mktemp, lock files) is one question, not one per name. */
+function refusalKey(d: Denial): string {
+  return d.op === 'create' && d.path !== undefined && d.source === 'seccomp' ? `create-in:${path.dirname(d.path)}` : denialKey(d);
 }
 
 export class DenialHandler {
@@ -60,11 +67,12 @@ export class DenialHandler {
 
   constructor(private readonly o: DenialHandlerOptions) {}
 
-  async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal): Promise<Outcome> {
+  /** onceOnly: the grants cannot be kept for later commands (only "once" or "deny" is offered). */
+  async resolve(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal, opts: { onceOnly?: boolean } = {}): Promise<Outcome> {
     const keys = denials.map(denialKey);
     const lines = denials.map((d, i) => denialLine(d, grants[i]!));
-    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
-    const alreadyAsked = keys.every((k) => cmd.asked.has(k) || this.refused.has(k));
+    for (const d of denials) this.o.audit.write({ type: 'denial', seq: cmd.seq, op: d.op, path: d.path, path2: d.path2, host: d.host, port: d.port, evidence: d.evidence, source: d.source });
+    const alreadyAsked = keys.every((k, i) => cmd.asked.has(k) || this.refused.has(refusalKey(denials[i]!)));
     if (this.o.mode === 'deny' || !this.o.prompter || alreadyAsked) {
       const why = this.o.mode === 'deny' || !this.o.prompter ? 'no prompt (--on-denial deny or no terminal)' : 'asked before';
       this.o.log(`cmd ${cmd.seq}: denied ${keys.join(', ')}: ${why}`);
@@ -73,16 +81,17 @@ export class DenialHandler {
     }
     keys.forEach((k) => cmd.asked.add(k));
     // One question at a time, in the order denials arrived.
-    const turn = this.queue.then(() => this.ask(cmd, denials, grants, signal));
+    const turn = this.queue.then(() => this.ask(cmd, denials, grants, signal, opts.onceOnly === true));
     this.queue = turn.catch(() => undefined);
     try {
       const choice = await turn;
       if (choice === 'deny') {
-        keys.forEach((k) => this.refused.add(k));
+        denials.forEach((d) => this.refused.add(refusalKey(d)));
         this.o.audit.write({ type: 'decision', seq: cmd.seq, choice, grants: grants.map((g) => g.describe) });
         return { choice, lines };
       }
       let changes: string[] | undefined;
+      if (choice !== 'once' && opts.onceOnly) throw new Error(`the prompt answered "${choice}" where only "once" was offered`);
       if (choice === 'always') changes = saveApprovals(this.o.approvalsFile, grants);
       this.o.audit.write({ type: 'decision', seq: cmd.seq, choice, grants: grants.map((g) => g.describe), savedTo: changes ? this.o.approvalsFile : undefined, changes });
       return { choice, grants, changes };
@@ -93,9 +102,9 @@ export class DenialHandler {
     }
   }
 
-  private async ask(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal): Promise<Choice> {
+  private async ask(cmd: DeniedCommand, denials: Denial[], grants: Grant[], signal: AbortSignal, onceOnly: boolean): Promise<Choice> {
     if (signal.aborted) throw new Error('cancelled');
     this.o.audit.write({ type: 'prompt', seq: cmd.seq, grants: grants.map((g) => g.describe) });
-    return this.o.prompter!.ask({ command: cmd.command, cwd: cmd.cwd, denials, grants, alwaysTarget: this.o.approvalsFile }, signal);
+    return this.o.prompter!.ask({ command: cmd.command, cwd: cmd.cwd, denials, grants, alwaysTarget: this.o.approvalsFile, ...(onceOnly ? { onceOnly } : {}) }, signal);
   }
 }

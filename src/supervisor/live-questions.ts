@@ -8,6 +8,7 @@ import { denialKey } from './denial-handler.js';
 import type { Denial, DenialOp, Grant } from './denials/types.js';
 import { leastGrant } from './denials/least-grant.js';
 import { realOrSelf } from '../policy/landlock-compiler.js';
+import path from 'node:path';
 
 /** Questions one command may cause while it runs; beyond, its denied operations fail at once. */
 export const LIVE_MAX_QUESTIONS = 16;
@@ -21,7 +22,16 @@ export interface HeldOperation {
   /** rename: the destination; link: the existing file. */
   path2?: string;
   isDir: boolean;
+  /** The platform's rights it needs (Landlock access bits on Linux): at the file (read, list,
+   * write) or at path's parent (create, delete, rename); need2 at path2's parent (a rename's
+   * destination, a link's source). Opaque here: the platform's policy judges them. */
+  need: number;
+  need2: number;
+  /** A write that also reads (opened read-write): a write-only grant would not allow it again. */
+  readToo?: boolean;
 }
+
+const FILE_OPS = ['read', 'list', 'write', 'create', 'delete', 'rename'] as const;
 
 export interface LiveQuestionsOptions {
   /** Asks the person; unset (no prompt at all): every held operation is denied. */
@@ -29,8 +39,12 @@ export interface LiveQuestionsOptions {
   /** The command as the prompt shows it, and the keys asked about in its earlier runs. */
   command: DeniedCommand;
   /** Whether the session policy allows it now (a session grant made since the command started). */
-  allowedNow: (d: Denial) => boolean;
+  allowedNow: (h: HeldOperation) => boolean;
   addSessionGrants: (grants: Grant[]) => void;
+  /** Whether each grant, added to the session policy, would allow its denial in later commands
+   * (Landlock cannot allow creating entries next to a protected path); those that would not are
+   * offered for this command only. */
+  grantsWork?: (denials: Denial[], grants: Grant[]) => boolean[];
   /** Aborted when the command's nono-shell goes away. */
   gone: AbortSignal;
   /** Whether anyone still waits for the command's result (its nono-shell is connected). */
@@ -42,8 +56,37 @@ export interface LiveQuestionsOptions {
 
 /** The denial a held operation is, in the words the prompt and the audit log use. */
 export function heldDenial(h: HeldOperation): Denial {
-  const shown = h.op === 'rename' && h.path2 ? `${h.path} to ${h.path2}` : h.path;
-  return { op: h.op, path: h.path, evidence: `${h.op} of ${shown}, held until answered`, source: 'seccomp' };
+  const shown = h.op === 'rename' && h.path2 ? `${h.path} to ${h.path2}` : h.op === 'create' && h.path2 ? `${h.path} (a link to ${h.path2})` : h.path;
+  return { op: h.op, path: h.path, ...(h.op === 'rename' && h.path2 ? { path2: h.path2 } : {}), evidence: `${h.op} of ${shown}, held until answered`, source: 'seccomp' };
+}
+
+/** What the person is asked to grant for a held operation, one grant per line of the question. */
+export function liveQuestion(h: HeldOperation, allowedNow: (h: HeldOperation) => boolean): { denials: Denial[]; grants: Grant[] } {
+  const d = heldDenial(h);
+  if (h.op === 'rename' && h.path2 !== undefined) {
+    // Both parents must allow it: the source's (removing the name) and the destination's
+    // (making it), each its own grant when they differ.
+    const src: HeldOperation = { ...h, path2: undefined, need2: 0 };
+    const dst: HeldOperation = { ...h, op: 'create', path: h.path2, path2: undefined, need: h.need2, need2: 0 };
+    const sameDir = path.dirname(h.path) === path.dirname(h.path2);
+    const denials: Denial[] = [];
+    const grants: Grant[] = [];
+    if (!allowedNow(src) || (sameDir && !allowedNow(dst))) {
+      denials.push(d);
+      grants.push(leastGrant(d));
+    }
+    if (!sameDir && !allowedNow(dst)) {
+      const dd: Denial = { op: 'create', path: h.path2, evidence: `destination of the rename of ${h.path}, held until answered`, source: 'seccomp' };
+      denials.push(denials.length ? dd : d);
+      grants.push(leastGrant(dd));
+    }
+    if (denials.length) return { denials, grants };
+  }
+  if (h.op === 'write' && h.readToo) {
+    // Opened for reading and writing: a write-only grant would not allow it again.
+    return { denials: [d], grants: [{ kind: 'allow_file', path: h.path, describe: `read and write ${h.path}` }] };
+  }
+  return { denials: [d], grants: [leastGrant(d)] };
 }
 
 export class LiveQuestions {
@@ -73,31 +116,37 @@ export class LiveQuestions {
   async decide(h: HeldOperation, answer: (allow: boolean) => boolean): Promise<void> {
     const d = heldDenial(h);
     const key = denialKey(d);
-    this.keys.add(key);
+    // "once" covers this very operation again, not a wider one on the same path.
+    const onceKey = `${key}\0${h.path2 ?? ''}\0${h.need}\0${h.need2}`;
+    // The person decided about these paths during this run: whatever the command then reports
+    // about them at its exit is not asked about again.
+    for (const p of [h.path, h.path2]) if (p !== undefined) for (const op of FILE_OPS) this.keys.add(denialKey({ ...d, op, path: p }));
     const reply = (allow: boolean) => {
       const waiting = answer(allow);
-      this.o.log(`live ${allow ? 'allowed' : 'denied'} ${key}${waiting ? '' : ' (nobody waits any more)'}`);
+      this.o.log(`live ${allow ? 'allowed' : 'denied'} ${key}${h.path2 ? ` -> ${h.path2}` : ''}${waiting ? '' : ' (nobody waits any more)'}`);
     };
-    if (this.once.has(key) || this.o.allowedNow(d)) return reply(true);
+    if (this.once.has(onceKey) || this.o.allowedNow(h)) return reply(true);
     if (!this.o.denials || !this.o.connected()) return reply(false);
     if (this.questions >= LIVE_MAX_QUESTIONS) {
       reply(false);
       return this.tell([`nono: this command asked about ${LIVE_MAX_QUESTIONS} denied files already; further denied operations fail without a question.`]);
     }
     this.questions++;
-    const grant = leastGrant(d);
+    const { denials, grants } = liveQuestion(h, this.o.allowedNow);
+    // A grant Landlock cannot keep for later commands is offered for this command only.
+    const onceOnly = this.o.grantsWork ? this.o.grantsWork(denials, grants).some((w) => !w) : false;
     const withdraw = new AbortController();
     this.pending.set(h.token, withdraw);
     const signal = AbortSignal.any([this.o.gone, withdraw.signal, AbortSignal.timeout(this.o.timeoutMs ?? LIVE_QUESTION_TIMEOUT_MS)]);
     try {
-      const outcome = await this.o.denials.resolve(this.o.command, [d], [grant], signal);
+      const outcome = await this.o.denials.resolve(this.o.command, denials, grants, signal, { onceOnly });
       if (outcome.choice === 'deny') {
         reply(false);
         if (!withdraw.signal.aborted && !this.o.gone.aborted) await this.tell(outcome.lines);
         return;
       }
-      if (outcome.choice === 'once') this.once.add(key);
-      else this.o.addSessionGrants([grant]);
+      if (outcome.choice === 'once' || onceOnly) this.once.add(onceKey);
+      else this.o.addSessionGrants(grants);
       reply(true);
     } finally {
       this.pending.delete(h.token);

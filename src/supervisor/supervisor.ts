@@ -292,8 +292,9 @@ export class Supervisor {
     const live = new LiveQuestions({
       denials: this.o.denials,
       command: { seq: record.seq, command: record.invocation.command ?? record.argv.join(' '), cwd: record.cwd, asked },
-      allowedNow: (d) => this.policy.allows(d),
+      allowedNow: (h) => this.policy.allows(h),
       addSessionGrants: (grants) => this.policy.addSessionGrants(grants),
+      grantsWork: (denials, grants) => this.policy.grantsThatWork(denials, grants),
       gone: conn.abort.signal,
       connected: () => this.conns.has(conn.id),
       say: (line) => relay.say(line),

@@ -9,6 +9,8 @@ export interface Denial {
   op: DenialOp;
   /** Absolute path, for filesystem operations. */
   path?: string;
+  /** A rename's destination (path is its source). */
+  path2?: string;
   /** For network operations: the port when the message names it. */
   port?: number;
   host?: string;

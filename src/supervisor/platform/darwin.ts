@@ -22,6 +22,7 @@ import type { SeatbeltDenialMonitor } from '../denials/seatbelt-monitor.js';
 import type { Denial, DenialOp, Grant } from '../denials/types.js';
 import { insideCommandWith, killTreeWith, treeOf, type ProcessTable } from './process-table.js';
 import type { Watchdog } from '../watchdog.js';
+import type { HeldOperation } from '../live-questions.js';
 import type { CommandPlatform, FinishedCommand, PlatformPolicy, PlatformSandbox, SpawnRequest } from './types.js';
 
 export interface SeatbeltSandbox extends PlatformSandbox {
@@ -108,8 +109,8 @@ class SeatbeltPolicy implements PlatformPolicy<SeatbeltSandbox> {
   }
 
   /** Seatbelt cannot hold an operation (no live approval on macOS); answered for the interface. */
-  allows(d: Denial & { path2?: string }): boolean {
-    if (d.path === undefined || d.op === 'connect' || d.op === 'bind') return false;
+  allows(d: HeldOperation): boolean {
+    if (d.path === undefined) return false;
     const rules = this.sandbox.compiled.rules;
     return decide(rules, SEATBELT_OP[d.op], d.path).allowed && (d.path2 === undefined || decide(rules, 'file-write-create', d.path2).allowed);
   }

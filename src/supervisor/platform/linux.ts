@@ -4,8 +4,8 @@
 // open waits for the person). The supervisor stays outside every sandbox. Denials come from
 // Landlock's audit records where the kernel offers them (exact), else from the command's stderr
 // checked against the compiled rules. Process trees come from /proc (process-tree.ts).
-import type { NativeAddon } from '../../native/addon.js';
-import { RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../../policy/landlock-rights.js';
+import type { LiveEventHandler, NativeAddon } from '../../native/addon.js';
+import { FS, RESTRICT_SELF_LOG_NEW_EXEC_ON } from '../../policy/landlock-rights.js';
 import type { ResolvedPolicy } from '../../policy/resolved-policy.js';
 import { CommandPolicy } from '../command-policy.js';
 import type { AuditDenialSource } from '../denials/audit-denials.js';
@@ -72,11 +72,14 @@ export class LinuxPlatform implements CommandPlatform<CommandSandbox> {
 
   /** Live approval: the native side's events (shim/addon/live_approval.h), as held operations.
    * Its paths are the canonical ones it resolved and will act on, in the bytes the kernel gave. */
-  private liveEvents(held: HeldHooks) {
-    return (cmdId: number, token: number, kind: 'ask' | 'withdraw', rawPath: string, isDir: boolean): void => {
+  private liveEvents(held: HeldHooks): LiveEventHandler {
+    const text = (raw: string) => Buffer.from(raw, 'latin1').toString();
+    return (cmdId, token, kind, op, rawPath, rawPath2, isDir, need, need2) => {
       if (kind === 'withdraw') return held.onWithdraw(token);
-      const path = Buffer.from(rawPath, 'latin1').toString();
-      held.onHeld({ token, op: isDir ? 'list' : 'read', path, isDir }, (allow) => this.o.addon.liveAnswer(cmdId, token, allow));
+      held.onHeld(
+        { token, op, path: text(rawPath), ...(rawPath2 !== undefined ? { path2: text(rawPath2) } : {}), isDir, need, need2, readToo: op === 'write' && (need & FS.READ_FILE) !== 0 },
+        (allow) => this.o.addon.liveAnswer(cmdId, token, allow),
+      );
     };
   }
 

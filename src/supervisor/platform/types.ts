@@ -18,10 +18,10 @@ export interface PlatformPolicy<S extends PlatformSandbox = PlatformSandbox> {
   readonly current: S;
   /** Whether each grant really allows its denial under this platform's rules. */
   grantsThatWork(denials: readonly Denial[], grants: readonly Grant[]): boolean[];
-  /** Whether the current policy allows this filesystem operation now (live approval: a grant
-   * made since the command started). False for anything it cannot judge: a true here lets the
+  /** Whether the current policy allows this held operation now (live approval: a grant made
+   * since the command started). False for anything it cannot judge: a true here lets the
    * operation go ahead without asking. */
-  allows(d: Denial): boolean;
+  allows(h: HeldOperation): boolean;
   /** Proxy mode: loopback ports a command may reach directly (allow_tcp_connect), kept out of
    * the proxy (NO_PROXY). */
   directPorts(): readonly number[];

@@ -12,6 +12,8 @@ export interface PromptRequest {
   grants: Grant[];
   /** Where "always" would save the grant, shown in the question. */
   alwaysTarget: string;
+  /** Only "once" and "deny" may be chosen: the grants cannot be kept for later commands. */
+  onceOnly?: boolean;
 }
 
 export interface Prompter {

@@ -1,0 +1,44 @@
+/* Micro-benchmark of live approval's per-call cost (issue 11): run inside a command, once under
+ * `nono run --live-approval` and once under plain Landlock, and compare. Not part of the build:
+ *   cc -O2 -o /tmp/live_ops bench/live_ops.c
+ *   node dist/cli/main.js run --allow-net [--live-approval] -- proxy-bin/bash -c '/tmp/live_ops 20000'
+ * Each line: the call, and its mean cost in microseconds over N calls (all allowed by the policy,
+ * in the current directory, which must be writable: the project). */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 10000;
+  char cwd[PATH_MAX], abs[PATH_MAX + 32];
+  if (!getcwd(cwd, sizeof cwd)) return 1;
+  int fd = open("bench-file", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) return perror("bench-file"), 1;
+  close(fd);
+  snprintf(abs, sizeof abs, "%s/bench-file", cwd);
+  double t;
+#define RUN(label, body)                                        \
+  t = now();                                                    \
+  for (int i = 0; i < n; i++) { body; }                          \
+  printf("%-40s %8.2f us\n", label, (now() - t) / n);
+  RUN("open absolute, read", { int f = open(abs, O_RDONLY); if (f >= 0) close(f); });
+  RUN("open relative, read", { int f = open("bench-file", O_RDONLY); if (f >= 0) close(f); });
+  RUN("open /etc/hostname, read", { int f = open("/etc/hostname", O_RDONLY); if (f >= 0) close(f); });
+  RUN("open relative, write (O_TRUNC)", { int f = open("bench-file", O_WRONLY | O_TRUNC); if (f >= 0) close(f); });
+  RUN("open ../ relative (careful path)", { int f = open("../project/bench-file", O_RDONLY); if (f >= 0) close(f); });
+  RUN("mkdir + rmdir relative (2 calls)", { mkdir("bench-dir", 0755); rmdir("bench-dir"); });
+  RUN("create + unlink relative (2 calls)", { int f = open("bench-new", O_CREAT | O_WRONLY | O_EXCL, 0644); if (f >= 0) close(f); unlink("bench-new"); });
+  RUN("stat (not trapped)", { struct stat st; stat(abs, &st); });
+  unlink("bench-file");
+  return 0;
+}
