@@ -4,8 +4,11 @@
  * (nono-shell, the supervisor, Landlock, the seccomp listener). Each denial must reach the person
  * WHILE the command waits, exactly (source 'seccomp': the operation and canonical path known at
  * the system call), not guessed from stderr after the exit. The person answers "deny" every time,
- * so nothing here is ever performed. Recall over the file denials must be 1.0; failures that are
- * not the sandbox's (a missing file, an existing directory) must not cause a question.
+ * so nothing here is ever performed. What counts is the decision at the system call, as the audit
+ * log records it ('denial' records of source 'seccomp'): after a "deny", nono may refuse a like
+ * operation without asking again (a refusal is remembered for the session), which is still an
+ * exact, live decision. Recall over the file denials must be 1.0; failures that are not the
+ * sandbox's (a missing file, an existing directory) must not cause any.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../src/native/addon.js';
 import { nativePaths } from '../src/native/paths.js';
 import type { Denial, DenialOp } from '../src/supervisor/denials/types.js';
-import type { Choice, Prompter, PromptRequest } from '../src/supervisor/prompt/types.js';
+import type { Choice, Prompter } from '../src/supervisor/prompt/types.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 import { startTestSession, type TestSession } from './helpers/session.js';
 
@@ -30,7 +33,7 @@ interface Case {
 
 let h: SandboxHome;
 let s: TestSession;
-const asked: PromptRequest[] = [];
+let audit: string;
 
 const H = (rel: string) => path.join(h.home, rel);
 
@@ -45,13 +48,9 @@ beforeAll(() => {
   // file would be refused without a question and prove nothing.
   fs.writeFileSync(H('.ssh/id_ed25519'), 'planted');
   fs.writeFileSync(H('.aws/config'), 'planted');
-  const prompter: Prompter = {
-    ask: async (req) => {
-      asked.push(req);
-      return 'deny' as Choice;
-    },
-  };
-  if (supported) s = startTestSession({ workdir: h.project, home: h.home, onDenial: 'prompt', prompter, liveApproval: true });
+  const prompter: Prompter = { ask: async () => 'deny' as Choice };
+  audit = path.join(h.base, 'audit.jsonl');
+  if (supported) s = startTestSession({ workdir: h.project, home: h.home, onDenial: 'prompt', prompter, liveApproval: true, auditFile: audit });
 });
 
 afterAll(() => {
@@ -106,23 +105,32 @@ function runCommand(script: string): Promise<{ code: number | null; stderr: stri
   });
 }
 
+/** The denials the audit log recorded since line `from`. */
+function auditedDenials(from: number): { lines: number; denials: Denial[] } {
+  const lines = fs.existsSync(audit) ? fs.readFileSync(audit, 'utf8').split('\n').filter(Boolean) : [];
+  const denials = lines.slice(from).map((l) => JSON.parse(l)).filter((r) => r.type === 'denial') as Denial[];
+  return { lines: lines.length, denials };
+}
+
 const matches = (d: Denial, e: Case['expect'][number]) => d.op === e.op && (typeof e.path === 'string' ? d.path === e.path : e.path.test(d.path ?? ''));
 
 describe.skipIf(!supported)('live approval on a held-out corpus', () => {
-  it('asks about every file denial while the command waits (recall 1.0), and never about a failure that is not the sandbox\'s', async () => {
+  it('decides every file denial at the system call, asking while the command waits (recall 1.0), and never a failure that is not the sandbox\'s', async () => {
     let tp = 0;
     const missed: string[] = [];
     const spurious: string[] = [];
+    let line = auditedDenials(0).lines;
     for (const c of cases()) {
-      const before = asked.length;
       const r = await runCommand(c.script);
-      const live = asked.slice(before).flatMap((q) => q.denials.filter((d) => d.source === 'seccomp'));
+      const { lines, denials } = auditedDenials(line);
+      line = lines;
+      const live = denials.filter((d) => d.source === 'seccomp');
       for (const e of c.expect) {
         if (live.some((d) => matches(d, e))) tp++;
-        else missed.push(`${c.name}: ${e.op} ${e.path} (live: ${JSON.stringify(live.map((d) => `${d.op} ${d.path}`))}; exit ${r.code}; ${r.stderr.trim().split('\n').at(-1)})`);
+        else missed.push(`${c.name}: ${e.op} ${e.path} (recorded: ${JSON.stringify(denials.map((d) => `${d.source} ${d.op} ${d.path}`))}; exit ${r.code}; ${r.stderr.trim().split('\n').at(-1)})`);
       }
       for (const d of live) if (!c.expect.some((e) => matches(d, e))) spurious.push(`${c.name}: ${d.op} ${d.path}`);
-      if (!c.expect.length && asked.length > before) spurious.push(`${c.name}: asked ${JSON.stringify(asked.slice(before).flatMap((q) => q.denials.map((d) => `${d.source} ${d.op} ${d.path}`)))}`);
+      if (!c.expect.length && denials.length) spurious.push(`${c.name}: ${JSON.stringify(denials.map((d) => `${d.source} ${d.op} ${d.path}`))}`);
     }
     const total = cases().reduce((n, c) => n + c.expect.length, 0);
     console.log(`live approval corpus: recall ${(tp / total).toFixed(3)} (${tp}/${total}); spurious ${spurious.length}`);

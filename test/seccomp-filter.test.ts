@@ -318,7 +318,27 @@ describe.runIf(onX64)('the installed filter is the dumped one', () => {
 const LISTENERS = ['listener-guard', 'listener-live', 'listener-both'] as const;
 type Listener = (typeof LISTENERS)[number];
 const NOTIFY = '0x7fc00000'; // SECCOMP_RET_USER_NOTIF
-const LNR = { ...NR, open: 2, creat: 85, openat2: 437 } as const;
+const LNR = {
+  ...NR,
+  open: 2,
+  creat: 85,
+  openat2: 437,
+  truncate: 76,
+  rename: 82,
+  mkdir: 83,
+  rmdir: 84,
+  link: 86,
+  unlink: 87,
+  symlink: 88,
+  mknod: 133,
+  mkdirat: 258,
+  mknodat: 259,
+  unlinkat: 263,
+  renameat: 264,
+  linkat: 265,
+  symlinkat: 266,
+  renameat2: 316,
+} as const;
 type LName = keyof typeof LNR;
 const AT_FDCWD = 0xffffff9c;
 const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, ACCMODE3: 3, CREAT: 0o100, TRUNC: 0o1000, DIRECTORY: 0o200000, NOFOLLOW: 0o400000, CLOEXEC: 0o2000000, NONBLOCK: 0o4000, PATH: 0o10000000, TMPFILE: 0o20200000 };
@@ -387,6 +407,11 @@ const LIVE_CASES: LCase[] = [
   { what: 'open(O_RDONLY)', nr: 'open', args: [0, O.RDONLY], live: NOTIFY },
   { what: 'creat()', nr: 'creat', args: [0, 0o644], live: NOTIFY },
   { what: 'openat2(dirfd) (its flags are in memory the filter cannot read)', nr: 'openat2', args: [3, 0, 0, 24], live: NOTIFY },
+  // What creates, removes, renames, links or truncates a name: always (relative to a directory
+  // descriptor too: a tree walker's writes are rare, and each is a real side effect).
+  ...(['mkdir', 'mkdirat', 'mknod', 'mknodat', 'unlink', 'unlinkat', 'rmdir', 'rename', 'renameat', 'renameat2', 'link', 'linkat', 'symlink', 'symlinkat', 'truncate'] as const).map(
+    (nr): LCase => ({ what: `${nr}()`, nr, args: [3, 0, 0, 0], live: NOTIFY }),
+  ),
 ];
 const lexpect = (c: LCase, l: Listener) =>
   (l !== 'listener-live' && c.guard) || (l !== 'listener-guard' && c.live) || 'allow';
@@ -455,12 +480,16 @@ describe.runIf(onX64)('the listener filter (connect guard, live approval, both),
     expect(wrong).toEqual([]);
   });
 
-  it('decides an open within 12 instructions, a connect within 12 (both parts)', () => {
+  it('decides the most frequent call first: openat within 12 instructions, a connect within 30, any trapped call within 40 (both parts)', () => {
+    // A chain of comparisons, one per trapped call, most frequent first: nanoseconds, against the
+    // ~10 us of the notification that follows. What is not trapped is cached by the kernel.
     const steps = (nr: LName, args: Array<number | bigint>) => run(progs['listener-both'], { nr: LNR[nr], arch: AUDIT_ARCH_X86_64, args }).steps;
-    const open = Math.max(steps('openat', [AT_FDCWD, 0, 0]), steps('openat', [3, 0, 0]), steps('openat', [3, 0, O.CREAT]), steps('open', [0, 0]), steps('creat', [0, 0]), steps('openat2', [3, 0, 0, 24]));
+    const openat = Math.max(steps('openat', [AT_FDCWD, 0, 0]), steps('openat', [3, 0, 0]), steps('openat', [3, 0, O.CREAT]));
     const connect = steps('connect', [3, 0, 16]);
-    console.log(`[seccomp] listener filter (both): an open takes ${open} instructions, a connect ${connect}`);
-    expect(open).toBeLessThanOrEqual(12);
-    expect(connect).toBeLessThanOrEqual(12);
+    const any = Math.max(...LIVE_CASES.map((c) => steps(c.nr, (c.args ?? [0, 0, 0, 0]) as Array<number | bigint>)));
+    console.log(`[seccomp] listener filter (both): openat takes ${openat} instructions, a connect ${connect}, the slowest trapped call ${any}`);
+    expect(openat).toBeLessThanOrEqual(12);
+    expect(connect).toBeLessThanOrEqual(30); // after live approval's table (shim/listener_filter.c)
+    expect(any).toBeLessThanOrEqual(40);
   });
 });
