@@ -1,9 +1,10 @@
-// `npm run bench` part 6 (also alone: `node bench/live.mjs`): live approval (--live-approval).
+// `npm run bench` part 6 (also alone: `node bench/live.mjs`): live approval (on by default;
+// --no-live-approval is the plain-Landlock side).
 //  a. per-command cost with live approval on: `bash -c true` vs `nono-shell -c true` (goal <= 2.0x).
 //  b. a file-heavy command, `grep -r` over a generated tree of 10,000 files and `git status` in
 //     it, routed with live approval on vs plain Landlock (goal <= 1.15x).
 // Every session is in proxy mode, the default network: each command has the connect guard, and
-// with --live-approval the guard and live approval share its one seccomp listener.
+// with live approval the guard and live approval share its one seccomp listener.
 // The sessions' stdin is /dev/null: with a socket there (Node's default for a child's stdin) and
 // SHLVL unset or 0, Debian's bash reads ~/.bashrc even for `bash -c true` (it takes a socket on
 // stdin for an ssh session), and the figures would measure the user's .bashrc instead.
@@ -31,10 +32,10 @@ function session(flags, n, warm, a, b, cwd) {
   return parse(out);
 }
 
-console.log('\n6a. per-command cost with live approval on (--live-approval, proxy mode: connect guard on)');
+console.log('\n6a. per-command cost with live approval on (the default; proxy mode: connect guard on)');
 const s = session(['--live-approval'], iterations, 20, ['/bin/bash', '-c', 'true'], [bash, '-c', 'true'], os.tmpdir());
 // The same session without live approval, right after: the cost of live approval itself.
-const off = session([], iterations, 20, ['/bin/bash', '-c', 'true'], [bash, '-c', 'true'], os.tmpdir());
+const off = session(['--no-live-approval'], iterations, 20, ['/bin/bash', '-c', 'true'], [bash, '-c', 'true'], os.tmpdir());
 console.log(row('', 'p50 ms', 'p90 ms'));
 console.log(row('bash -c true', pct(s.a, 50).toFixed(3), pct(s.a, 90).toFixed(3)));
 console.log(row('nono-shell -c true (live approval on)', pct(s.b, 50).toFixed(3), pct(s.b, 90).toFixed(3)));
@@ -57,7 +58,7 @@ for (const [label, cmd] of [['grep -r over 10,000 files', 'grep -r --exclude-dir
   // Alternate the two sessions a few times, so both see the same machine.
   const plain = [], live = [];
   for (let round = 0; round < 3; round++) {
-    plain.push(...session([], n, 3, ['/bin/bash', '-c', cmd], [bash, '-c', cmd], dir).b);
+    plain.push(...session(['--no-live-approval'], n, 3, ['/bin/bash', '-c', cmd], [bash, '-c', cmd], dir).b);
     live.push(...session(['--live-approval'], n, 3, ['/bin/bash', '-c', cmd], [bash, '-c', cmd], dir).b);
   }
   const ratio = pct(live, 50) / pct(plain, 50);

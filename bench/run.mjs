@@ -67,7 +67,10 @@ const session = (extra) =>
       process.execPath,
       [path.join(root, 'dist', 'cli', 'main.js'), 'run', ...extra, '--', timer, String(iterations), String(warmup),
         '/bin/bash', '-c', 'true', '--', path.join(root, 'proxy-bin', 'bash'), '-c', 'true'],
-      { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20 },
+      // stdin /dev/null, not Node's default socket: Debian's bash reads ~/.bashrc even for
+      // `bash -c` when its stdin is a socket (its rshd heuristic) at SHLVL 0, which made both
+      // sides measure whatever ~/.bashrc runs (bench/live.mjs says the same).
+      { encoding: 'utf8', cwd: os.tmpdir(), maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   );
 const guarded = session([]);
