@@ -309,8 +309,8 @@ describe('runDoctor on this machine', () => {
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok', fix: null });
     expect(r).toMatchObject({ ok: true, exitCode: 0 });
     expect(r.agent).toBeUndefined();
-    // Kernel 6.18 here: live approval is available (opt-in), and doctor says how to turn it on.
-    expect(r.checks.find((c) => c.name === 'live-approval')!.detail).toMatch(/^available with `nono run --live-approval`/);
+    // Kernel 6.18 here: live approval is active (the default), and doctor says how to turn it off.
+    expect(r.checks.find((c) => c.name === 'live-approval')!.detail).toMatch(/^active: in `nono run`, a command the sandbox denies a file operation .* \(`--no-live-approval` turns it off\)$/);
   });
 
   it('an invalid profile is a failed check and exit 2, with a fix', async () => {

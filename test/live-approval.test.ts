@@ -212,6 +212,26 @@ function runNono(args: string[], cmd: string) {
   return spawnSync('node', [cli, 'run', ...args, '--', 'bash', '-c', cmd], { cwd: h.project, env: env(), encoding: 'utf8', timeout: 60_000 });
 }
 
+describe.skipIf(!supported)('live approval is the default', () => {
+  it('with no flag: a denied read in a command that exits 0 is decided at the open (the line is said), and --verbose says it is on', () => {
+    const r = runNono(['--verbose', '--on-denial', 'deny'], `echo 1 >> log; cat ${config}; echo done`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toContain('nono: live approval: on (a denied file operation waits for the answer');
+    expect(r.stderr).toContain(`nono: the sandbox denied read of ${config}; to allow it`);
+    expect(fs.readFileSync(path.join(h.project, 'log'), 'utf8')).toBe('1\n');
+  });
+
+  it('--no-live-approval: the same command is not held (nothing is said, it exits 0 unasked), and --verbose says why', () => {
+    const r = runNono(['--no-live-approval', '--verbose', '--on-denial', 'deny'], `cat ${config}; echo done`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toContain('nono: live approval: off (turned off (--no-live-approval))');
+    expect(r.stderr).toContain(`cat: ${config}: Permission denied`);
+    expect(r.stderr).not.toContain(`nono: the sandbox denied read of ${config}`);
+  });
+});
+
 describe.skipIf(!supported)('live approval without a terminal', () => {
   it('answers EACCES at once, adds the agent-readable line, and never re-runs (even when the command exits 0)', () => {
     const r = runNono(['--live-approval', '--allow-net', '--on-denial', 'deny'], `echo 1 >> log; cat ${config}; echo done`);

@@ -90,16 +90,16 @@ export function checkBackend(addon: NativeAddon | undefined, addonError: string 
   return { check: ok(name, detail), abi };
 }
 
-/** Live approval (opt-in, `nono run --live-approval`): whether this kernel can hold a denied open
- * while the person is asked. Never a warning: without it, denied commands are re-run as before. */
+/** Live approval (on by default in `nono run`): whether this kernel can hold a denied file
+ * operation while the person is asked. Never a warning: without it, denied commands are re-run. */
 export function checkLiveApproval(addon: NativeAddon | undefined): Check {
   const name = 'live-approval';
-  if (process.platform !== 'linux') return ok(name, 'not on this platform (Linux only): denied commands are re-run with the grant');
+  if (process.platform !== 'linux') return ok(name, 'not on this platform (Linux only): denied commands are asked about after they exit and re-run with the grant');
   const missing = addon ? addon.liveApprovalSupported() : 'the native addon';
-  if (missing !== null) return ok(name, `not available (this kernel lacks ${missing}): denied commands are re-run with the grant`);
+  if (missing !== null) return ok(name, `not available (this kernel lacks ${missing}): denied commands are asked about after they exit and re-run with the grant`);
   return ok(
     name,
-    'available with `nono run --live-approval`: a denied read waits for your answer and the command goes on without a re-run (not together with the proxy\'s connect guard yet: add --allow-net)',
+    'active: in `nono run`, a command the sandbox denies a file operation (open, create, delete, rename, link, truncate) waits while you are asked, and goes on without a re-run (`--no-live-approval` turns it off)',
   );
 }
 
