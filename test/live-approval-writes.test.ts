@@ -6,13 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pty from 'node-pty';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadAddon } from '../src/native/addon.js';
 import { cli, fixtures } from './helpers/paths.js';
+import { QUESTION, auditRecords as auditRecordsOf, startPtyAgent } from './helpers/pty-agent.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 
-const QUESTION = 'nono: the sandbox denied part of a command';
 const supported = loadAddon().liveApprovalSupported() === null;
 
 let h: SandboxHome;
@@ -28,15 +27,10 @@ beforeEach(() => {
 });
 afterEach(() => h.cleanup());
 
-interface Result { cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }
-
-function startAgent(cmds: string[], extraEnv: Record<string, string> = {}) {
-  let out = '';
-  // --allow-net: live approval and the connect guard of proxy mode cannot share a command yet.
-  const p = pty.spawn('node', [cli, 'run', '--live-approval', '--allow-net', '--', 'node', path.join(fixtures, 'live-agent.mjs'), ...cmds], {
+// The default: live approval on, proxy mode (it shares the connect guard's listener).
+const startAgent = (cmds: string[], extraEnv: Record<string, string> = {}) =>
+  startPtyAgent({
     cwd: h.project,
-    cols: 250,
-    rows: 50,
     env: {
       HOME: h.home,
       PATH: process.env.PATH!,
@@ -45,47 +39,11 @@ function startAgent(cmds: string[], extraEnv: Record<string, string> = {}) {
       XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
       ...extraEnv,
     },
+    nonoArgs: [],
+    agent: ['node', path.join(fixtures, 'live-agent.mjs'), ...cmds],
   });
-  p.onData((d) => (out += d));
-  const questions = () => out.split(QUESTION).length - 1;
-  const s = {
-    screen: () => out,
-    async waitFor(what: string | (() => boolean), ms = 20_000) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        if (typeof what === 'string' ? out.includes(what) : what()) return;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${what}; screen so far:\n${out}`);
-    },
-    /** Answers the next N questions with KEY, one after the other. */
-    async answer(key: string, n = 1) {
-      for (let i = 0; i < n; i++) {
-        const seen = questions();
-        await s.waitFor(() => questions() > seen || out.includes('AGENT-DONE'));
-        if (out.includes('AGENT-DONE') && questions() === seen) throw new Error(`expected question ${seen + 1}; screen:\n${out}`);
-        p.write(key);
-      }
-    },
-    /** The text of the last question on screen. */
-    lastQuestion: () => out.slice(out.lastIndexOf(QUESTION)),
-    press: (k: string) => p.write(k),
-    async done(): Promise<Result[]> {
-      await s.waitFor('AGENT-DONE', 30_000);
-      return out
-        .split(/\r?\n/)
-        .filter((l) => l.includes('RESULT {'))
-        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7)));
-    },
-    questions,
-  };
-  return s;
-}
 
-function auditRecords(): Array<Record<string, unknown>> {
-  const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-}
+const auditRecords = () => auditRecordsOf(h.home);
 
 const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 

@@ -1,18 +1,18 @@
-// Live approval (`nono run --live-approval`, shim/addon/live_approval.h) as a person meets it: a
-// command reads a file the policy denies, waits inside open() while nono asks in a real terminal
-// (node-pty), and goes on with the file on "allow", on its first and only run.
+// Live approval (on by default; shim/addon/live_approval.h) as a person meets it: a command reads
+// a file the policy denies, waits inside open() while nono asks in a real terminal (node-pty), and
+// goes on with the file on "allow", on its first and only run. (Writes, creates, removes:
+// test/live-approval-writes.test.ts.)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import * as pty from 'node-pty';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadAddon } from '../src/native/addon.js';
 import { cli, fixtures } from './helpers/paths.js';
+import { QUESTION, auditRecords as auditRecordsOf, startPtyAgent } from './helpers/pty-agent.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 
-const QUESTION = 'nono: the sandbox denied part of a command';
 const supported = loadAddon().liveApprovalSupported() === null;
 
 let h: SandboxHome;
@@ -36,46 +36,13 @@ const env = () => ({
   XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
 });
 
-interface Result { cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }
-
 // --allow-net: TCP open, no connect guard (the cases that need proxy mode say so).
 const startAgent = (...cmds: string[]) => startAgentWith(['--allow-net'], ...cmds);
 
-function startAgentWith(flags: string[], ...cmds: string[]) {
-  let out = '';
-  const p = pty.spawn('node', [cli, 'run', '--live-approval', ...flags, '--', 'node', path.join(fixtures, 'live-agent.mjs'), ...cmds], {
-    cwd: h.project,
-    cols: 250,
-    rows: 50,
-    env: env(),
-  });
-  p.onData((d) => (out += d));
-  const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
-  return {
-    screen: () => out,
-    press: (k: string) => p.write(k),
-    async waitFor(text: string | (() => boolean), ms = 20_000) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        if (typeof text === 'string' ? out.includes(text) : text()) return;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${text}; screen so far:\n${out}`);
-    },
-    exit,
-    results: (): Result[] =>
-      out
-        .split(/\r?\n/)
-        .filter((l) => l.includes('RESULT {'))
-        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7))),
-    questions: () => out.split(QUESTION).length - 1,
-  };
-}
+const startAgentWith = (flags: string[], ...cmds: string[]) =>
+  startPtyAgent({ cwd: h.project, env: env(), nonoArgs: ['--live-approval', ...flags], agent: ['node', path.join(fixtures, 'live-agent.mjs'), ...cmds] });
 
-function auditRecords(): Array<Record<string, unknown>> {
-  const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-}
+const auditRecords = () => auditRecordsOf(h.home);
 
 const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
