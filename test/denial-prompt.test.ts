@@ -5,12 +5,11 @@
 // same prompt answered while the command waits is test/live-approval.test.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pty from 'node-pty';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, fixtures } from './helpers/paths.js';
+import { fixtures } from './helpers/paths.js';
+import { QUESTION, auditRecords as auditRecordsOf, startPtyAgent } from './helpers/pty-agent.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 
-const QUESTION = 'nono: the sandbox denied part of a command';
 
 let h: SandboxHome;
 let config: string;
@@ -25,18 +24,8 @@ beforeEach(() => {
 });
 afterEach(() => h.cleanup());
 
-interface Session {
-  screen(): string;
-  press(key: string): void;
-  waitFor(text: string | RegExp | (() => boolean), ms?: number): Promise<void>;
-  exit: Promise<number>;
-  results(): Array<{ cmd: string; code: number | null; signal: string | null; stdout: string; stderr: string }>;
-  questions(): number;
-}
-
-function startAgent(scenario: string, ...files: string[]): Session {
-  let out = '';
-  const p = pty.spawn('node', [cli, 'run', '--no-live-approval', '--', 'node', path.join(fixtures, 'prompt-agent.mjs'), scenario, ...files], {
+const startAgent = (scenario: string, ...files: string[]) =>
+  startPtyAgent({
     cwd: h.project,
     cols: 200,
     rows: 40,
@@ -47,34 +36,11 @@ function startAgent(scenario: string, ...files: string[]): Session {
       XDG_CONFIG_HOME: path.join(h.home, '.config'),
       XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
     },
+    nonoArgs: ['--no-live-approval'],
+    agent: ['node', path.join(fixtures, 'prompt-agent.mjs'), scenario, ...files],
   });
-  p.onData((d) => (out += d));
-  const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
-  return {
-    screen: () => out,
-    press: (k) => p.write(k),
-    async waitFor(text, ms = 20_000) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        if (typeof text === 'string' ? out.includes(text) : typeof text === 'function' ? text() : text.test(out)) return;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${text}; screen so far:\n${out}`);
-    },
-    exit,
-    results: () =>
-      out
-        .split(/\r?\n/)
-        .filter((l) => l.includes('RESULT {'))
-        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7))),
-    questions: () => out.split(QUESTION).length - 1,
-  };
-}
 
-function auditRecords(): Array<Record<string, unknown>> {
-  const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-}
+const auditRecords = () => auditRecordsOf(h.home);
 
 describe('the denial prompt (real pty)', () => {
   it('allow once: the command is re-run with read access to exactly that file, and says so', async () => {

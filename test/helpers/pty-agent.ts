@@ -20,7 +20,7 @@ export interface AgentResult {
 export interface PtyAgent {
   screen(): string;
   press(key: string): void;
-  waitFor(what: string | (() => boolean), ms?: number): Promise<void>;
+  waitFor(what: string | RegExp | (() => boolean), ms?: number): Promise<void>;
   /** Answers the next N questions with KEY, one after the other. */
   answer(key: string, n?: number): Promise<void>;
   /** The text of the last question on screen. */
@@ -33,9 +33,9 @@ export interface PtyAgent {
   exit: Promise<number>;
 }
 
-export function startPtyAgent(o: { cwd: string; env: Record<string, string>; nonoArgs: string[]; agent: string[] }): PtyAgent {
+export function startPtyAgent(o: { cwd: string; env: Record<string, string>; nonoArgs: string[]; agent: string[]; cols?: number; rows?: number }): PtyAgent {
   let out = '';
-  const p = pty.spawn('node', [cli, 'run', ...o.nonoArgs, '--', ...o.agent], { cwd: o.cwd, cols: 250, rows: 50, env: o.env });
+  const p = pty.spawn('node', [cli, 'run', ...o.nonoArgs, '--', ...o.agent], { cwd: o.cwd, cols: o.cols ?? 250, rows: o.rows ?? 50, env: o.env });
   p.onData((d) => (out += d));
   const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
   const questions = () => out.split(QUESTION).length - 1;
@@ -50,7 +50,7 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
     async waitFor(what, ms = 20_000) {
       const end = Date.now() + ms;
       while (Date.now() < end) {
-        if (typeof what === 'string' ? out.includes(what) : what()) return;
+        if (typeof what === 'string' ? out.includes(what) : typeof what === 'function' ? what() : what.test(out)) return;
         await new Promise((r) => setTimeout(r, 25));
       }
       throw new Error(`timed out waiting for ${what}; screen so far:\n${out}`);
