@@ -53,8 +53,11 @@ napi_value nono_add_port_rule(napi_env env, napi_callback_info info);
 /* connect_guard.c */
 napi_value nono_connect_guard_supported_js(napi_env env, napi_callback_info info);
 napi_value nono_connect_guard_listeners_js(napi_env env, napi_callback_info info);
-/* live_approval.c */
-#include "live_approval.h"
+/* live_approval.c (Linux only, like the connect guard: its header needs <linux/seccomp.h>) */
+napi_value nono_live_supported_js(napi_env env, napi_callback_info info);
+napi_value nono_live_rules_js(napi_env env, napi_callback_info info);
+napi_value nono_live_answer_js(napi_env env, napi_callback_info info);
+napi_value nono_live_listeners_js(napi_env env, napi_callback_info info);
 
 /* tunnel_relay.c */
 napi_value nono_relay_start(napi_env env, napi_callback_info info);
