@@ -98,6 +98,9 @@ export class LiveQuestions {
   /** Open questions by token: aborted when the command stops waiting. */
   private readonly pending = new Map<number, AbortController>();
   private readonly said = new Set<string>();
+  /** Questions being asked, by operation: another thread of the command making the same call
+   * meanwhile waits for that answer instead of being refused as "asked before". */
+  private readonly inflight = new Map<string, Promise<'allow' | 'deny' | 'withdrawn'>>();
 
   constructor(private readonly o: LiveQuestionsOptions) {}
 
@@ -127,9 +130,33 @@ export class LiveQuestions {
     };
     if (this.once.has(onceKey) || this.o.allowedNow(h)) return reply(true);
     if (!this.o.denials || !this.o.connected()) return reply(false);
+    const same = this.inflight.get(onceKey);
+    if (same) {
+      const verdict = await same;
+      // The thread that was asked about went away first: this one is asked in its place.
+      return verdict === 'withdrawn' ? this.decide(h, answer) : reply(verdict === 'allow');
+    }
+    let settle: (v: 'allow' | 'deny' | 'withdrawn') => void = () => {};
+    this.inflight.set(onceKey, new Promise((resolve) => (settle = resolve)));
+    try {
+      settle(await this.ask(h, onceKey, reply));
+    } finally {
+      this.inflight.delete(onceKey);
+      settle('withdrawn'); // (no effect once settled)
+    }
+  }
+
+  /** Asks the person about one held operation; what became of it. */
+  private async ask(h: HeldOperation, onceKey: string, reply: (allow: boolean) => void): Promise<'allow' | 'deny' | 'withdrawn'> {
+    const handler = this.o.denials;
+    if (!handler) {
+      reply(false);
+      return 'deny';
+    }
     if (this.questions >= LIVE_MAX_QUESTIONS) {
       reply(false);
-      return this.tell([`nono: this command asked about ${LIVE_MAX_QUESTIONS} denied files already; further denied operations fail without a question.`]);
+      await this.tell([`nono: this command asked about ${LIVE_MAX_QUESTIONS} denied files already; further denied operations fail without a question.`]);
+      return 'deny';
     }
     this.questions++;
     const { denials, grants } = liveQuestion(h, this.o.allowedNow);
@@ -139,15 +166,21 @@ export class LiveQuestions {
     this.pending.set(h.token, withdraw);
     const signal = AbortSignal.any([this.o.gone, withdraw.signal, AbortSignal.timeout(this.o.timeoutMs ?? LIVE_QUESTION_TIMEOUT_MS)]);
     try {
-      const outcome = await this.o.denials.resolve(this.o.command, denials, grants, signal, { onceOnly });
+      const outcome = await handler.resolve(this.o.command, denials, grants, signal, { onceOnly });
       if (outcome.choice === 'deny') {
         reply(false);
-        if (!withdraw.signal.aborted && !this.o.gone.aborted) await this.tell(outcome.lines);
-        return;
+        if (withdraw.signal.aborted || this.o.gone.aborted) {
+          // Nobody answered it: another thread making the same call may be asked in its place.
+          for (const x of denials) this.o.command.asked.delete(denialKey(x));
+          return 'withdrawn';
+        }
+        await this.tell(outcome.lines);
+        return 'deny';
       }
       if (outcome.choice === 'once' || onceOnly) this.once.add(onceKey);
       else this.o.addSessionGrants(grants);
       reply(true);
+      return 'allow';
     } finally {
       this.pending.delete(h.token);
     }
