@@ -98,18 +98,26 @@ static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t res
   return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-/* Copies the NUL-terminated string at ADDR in the target, page by page. 0 or an errno. */
-static int read_cstr(int listener, const struct seccomp_notif *req, uint64_t addr, char *buf, size_t cap) {
+/* Copies the NUL-terminated string at ADDR in the target, page by page, without confirming that
+ * the task is still the caller (see read_cstr). 0 or an errno. */
+static int read_cstr_unchecked(const struct seccomp_notif *req, uint64_t addr, char *buf, size_t cap) {
   size_t got = 0;
   while (got < cap) {
     size_t chunk = 4096 - ((addr + got) & 4095);
     if (chunk > cap - got) chunk = cap - got;
-    int e = nono_notif_read_mem(listener, req, addr + got, buf + got, chunk);
+    int e = nono_notif_read_mem_unchecked(req, addr + got, buf + got, chunk);
     if (e) return e;
     if (memchr(buf + got, 0, chunk)) return 0;
     got += chunk;
   }
   return ENAMETOOLONG;
+}
+
+/* The same, confirmed: the caller's string. */
+static int read_cstr(int listener, const struct seccomp_notif *req, uint64_t addr, char *buf, size_t cap) {
+  int e = read_cstr_unchecked(req, addr, buf, cap);
+  if (e) return e;
+  return nono_notif_id_valid(listener, req->id) ? 0 : ESRCH;
 }
 
 static int is_proc(const char *p) { return strncmp(p, "/proc", 5) == 0 && (p[5] == '\0' || p[5] == '/'); }
@@ -436,12 +444,17 @@ int live_classify(int listener, const struct seccomp_notif *req, const struct no
   if (c.kind == LK_UNLINK && (c.flags & ~(uint64_t)AT_REMOVEDIR)) return LIVE_CONTINUE;
   if (c.kind == LK_TRUNCATE && c.length < 0) return LIVE_CONTINUE;
 
+  /* The paths are read unconfirmed: the fast path only ever answers CONTINUE, so what it read
+   * cannot matter if the pid was recycled meanwhile, and it saves an ioctl on every allowed call.
+   * Everything after it decides on them, so the id is confirmed first (the reads came before:
+   * a pending id now proves they read the caller). */
   char path[PATH_MAX], path2[PATH_MAX];
-  if (read_cstr(listener, req, c.addr, path, sizeof path) != 0 || path[0] == '\0') return LIVE_CONTINUE;
+  if (read_cstr_unchecked(req, c.addr, path, sizeof path) != 0 || path[0] == '\0') return LIVE_CONTINUE;
   if ((c.kind == LK_RENAME || c.kind == LK_LINK) &&
-      (read_cstr(listener, req, c.addr2, path2, sizeof path2) != 0 || path2[0] == '\0'))
+      (read_cstr_unchecked(req, c.addr2, path2, sizeof path2) != 0 || path2[0] == '\0'))
     return LIVE_CONTINUE;
   if (fast_allowed(rules, req, &c, path, path2)) return LIVE_CONTINUE;
+  if (!nono_notif_id_valid(listener, req->id)) return LIVE_CONTINUE; /* gone: nobody to ask for */
 
   memset(rq, 0, offsetof(struct live_req, linkto));
   rq->linkto[0] = '\0';

@@ -95,12 +95,17 @@ int nono_notif_take_fd(int listener, const struct seccomp_notif *req, int fd) {
   return got < 0 ? -e : got;
 }
 
-int nono_notif_read_mem(int listener, const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len) {
+int nono_notif_read_mem_unchecked(const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len) {
   struct iovec local = {buf, len};
   struct iovec remote = {(void *)(uintptr_t)addr, len};
   ssize_t n = process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0);
   if (n < 0) return errno == EPERM || errno == ESRCH ? errno : EFAULT;
-  if ((size_t)n != len) return EFAULT;
+  return (size_t)n == len ? 0 : EFAULT;
+}
+
+int nono_notif_read_mem(int listener, const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len) {
+  int e = nono_notif_read_mem_unchecked(req, addr, buf, len);
+  if (e) return e;
   /* Read by pid: valid only if that pid was still the caller while we read. */
   return nono_notif_id_valid(listener, req->id) ? 0 : ESRCH;
 }
