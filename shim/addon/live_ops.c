@@ -141,7 +141,13 @@ static int fd_path(int fd, char *out, size_t cap, size_t *len) {
 /* PATH joined to the command's cwd or DIRFD as /proc shows them, into OUT (cap PATH_MAX), and
  * only when the result has no ".", ".." or empty component (else -1: the careful path decides).
  * Strips trailing slashes. No validity check of the notification is needed: whatever this
- * concludes only ever leads to CONTINUE, which leaves the decision to Landlock. */
+ * concludes only ever leads to CONTINUE, which leaves the decision to Landlock.
+ * Measured (issue 11): the readlink of /proc/PID/cwd is ~2 us of a ~10 us notification; a cache
+ * of the cwd per thread saved that on relative opens (~1 % of `git status`, ~120 of them), a
+ * readlinkat on a kept /proc/PID descriptor saved nothing (the cost is the ptrace check and
+ * d_path, not the lookup). The cache is not done: it needs chdir and fchdir trapped, and
+ * invalidation against a chdir still in flight in a thread sharing the cwd and against a
+ * recycled thread id (pid_max is 32768 here). */
 static int lexical(const struct seccomp_notif *req, int dirfd, const char *path, char *out, size_t *len) {
   size_t n = 0;
   if (path[0] != '/') {
