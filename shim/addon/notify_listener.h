@@ -77,6 +77,12 @@ int nono_notif_take_fd(int listener, const struct seccomp_notif *req, int fd);
 /* Copies LEN bytes at ADDR from the notifying task into BUF. 0 or an errno (ESRCH as above). */
 int nono_notif_read_mem(int listener, const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len);
 
+/* The same copy without the check that the task is still the caller: for a conclusion that
+ * cannot matter if the pid was recycled (one that only ever leads to CONTINUE), or followed by
+ * nono_notif_id_valid before anything is decided on it (the read came first, so a valid id then
+ * proves it read the caller's memory). 0 or an errno. */
+int nono_notif_read_mem_unchecked(const struct seccomp_notif *req, uint64_t addr, void *buf, size_t len);
+
 /* 1 while the notification is still pending (its task alive and waiting), else 0. */
 int nono_notif_id_valid(int listener, uint64_t id);
 
