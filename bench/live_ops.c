@@ -1,7 +1,8 @@
 /* Micro-benchmark of live approval's per-call cost (issue 11): run inside a command, once under
- * `nono run --live-approval` and once under plain Landlock, and compare. Not part of the build:
+ * `nono run` (live approval on, the default) and once with --no-live-approval, and compare. Not
+ * part of the build (`npm run bench` part 6 is the official figure):
  *   cc -O2 -o /tmp/live_ops bench/live_ops.c
- *   node dist/cli/main.js run --allow-net [--live-approval] -- proxy-bin/bash -c '/tmp/live_ops 20000'
+ *   node dist/cli/main.js run [--no-live-approval] -- proxy-bin/bash -c '/tmp/live_ops 20000'
  * Each line: the call, and its mean cost in microseconds over N calls (all allowed by the policy,
  * in the current directory, which must be writable: the project).
  * `live_ops N cold`: the cold case instead, where the supervisor's thread has gone to sleep
