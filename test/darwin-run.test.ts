@@ -113,6 +113,20 @@ describe('nono run with the darwin backend (simulated Seatbelt)', () => {
     expect(events(rig).find((e) => e.event === 'preload')).toMatchObject({ agent: true, status: 'loaded', exe: process.execPath });
   });
 
+  it("the agent's tree: a program it started directly that did not load the dylib is named once, by its executable from the process table", async () => {
+    rig = makeRig();
+    const sleep = fs.realpathSync('/bin/sleep');
+    // The command outlives the check (1.5 s after the start), and so does the agent's child.
+    const out = await nonoRun(rig, ['--', process.execPath, agent, 'sleep 2'], { AGENT_HANDSHAKE: '1', AGENT_CHILD: sleep });
+    expect(out.code).toBe(0);
+    const lines = out.stderr.split('\n').filter((l) => l.includes("did not load nono's interposer"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`warning: ${sleep} \\(pid \\d+, started by the agent\\) did not load nono's interposer`));
+    const ev = events(rig).filter((e) => e.event === 'preload');
+    expect(ev).toContainEqual(expect.objectContaining({ agent: true, status: 'loaded' }));
+    expect(ev).toContainEqual(expect.objectContaining({ agent: false, exe: sleep, status: 'missing', cause: 'unknown' }));
+  });
+
   it('an agent that never reports on the handshake is named once, after the start', async () => {
     rig = makeRig();
     const out = await nonoRun(rig, ['--', process.execPath, agent, 'exit 0']);

@@ -1,10 +1,13 @@
 /*
- * processTable() -> [[pid, ppid, pgid, sid], ...]: every process of the system, read with
+ * processTable() -> [[pid, ppid, pgid, sid, exe], ...]: every process of the system, read with
  * sysctl(KERN_PROC_ALL) on macOS (there is no /proc). The supervisor builds a command's process
- * tree from it to kill the whole tree (src/supervisor/platform/darwin-processes.ts), as it does
- * from /proc/PID/stat on Linux. macOS only.
+ * tree from it to kill the whole tree (src/supervisor/platform/process-table.ts), as it does
+ * from /proc/PID/stat on Linux; `nono run` judges the processes of the agent's tree that did not
+ * report loading the interposer by their executable (proc_pidpath; null when it cannot be read,
+ * e.g. another user's process). macOS only.
  */
 #include <errno.h>
+#include <libproc.h>
 #include <stdlib.h>
 #include <sys/sysctl.h>
 #include <sys/types.h>
@@ -33,13 +36,17 @@ napi_value nono_process_table(napi_env env, napi_callback_info info) {
         pid_t pid = procs[i].kp_proc.p_pid;
         pid_t sid = getsid(pid); /* kinfo_proc holds a session pointer, not its id */
         int32_t row[4] = {pid, procs[i].kp_eproc.e_ppid, procs[i].kp_eproc.e_pgid, sid < 0 ? -1 : sid};
-        napi_value r;
-        napi_create_array_with_length(env, 4, &r);
+        napi_value r, exe;
+        napi_create_array_with_length(env, 5, &r);
         for (uint32_t k = 0; k < 4; k++) {
           napi_value v;
           napi_create_int32(env, row[k], &v);
           napi_set_element(env, r, k, v);
         }
+        char path[PROC_PIDPATHINFO_MAXSIZE];
+        if (proc_pidpath(pid, path, sizeof path) > 0) napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &exe);
+        else napi_get_null(env, &exe);
+        napi_set_element(env, r, 4, exe);
         napi_set_element(env, out, (uint32_t)i, r);
       }
       free(procs);

@@ -105,6 +105,13 @@ export function dyldStripped(agent: AgentResolution | undefined, pathVar: string
   return undefined;
 }
 
+/** Why a process of the agent's tree (macOS) did not report loading the dylib, read from its file. */
+export function dyldCause(exe: string, pathVar: string): { cause: 'stripped' | 'ignored' | 'unknown'; reason: string } {
+  const r = analyzeExecutable(exe, { pathVar });
+  if (r.preload === 'stripped' || r.preload === 'ignored') return { cause: r.preload, reason: r.reason };
+  return { cause: 'unknown', reason: 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)' };
+}
+
 /** The one line at the start, with the cause and the routes that still work. */
 export function dyldStartLine(program: string, s: DyldStrip): string {
   const which = s.role === 'program' ? s.file : `${s.file} (its ${s.role === 'interpreter' ? 'interpreter' : 'native binary'})`;

@@ -10,11 +10,12 @@ import { nativePaths, proxyBinDir, proxyPathDir } from '../native/paths.js';
 import { execHelperArgs } from '../policy/landlock-compiler.js';
 import type { CommandLineAdditions } from '../policy/resolve-profile.js';
 import { preloadablePath } from '../supervisor/preload-path.js';
-import { evaluateAgentHandshake, preloadWarning } from '../supervisor/preload-watch.js';
+import { evaluateAgentHandshake, evaluateTreeWith, preloadWarning } from '../supervisor/preload-watch.js';
+import { realOrSelf } from '../doctor/resolve-agent.js';
 import type { PlatformBackend } from '../supervisor/platform/select.js';
 import { startPlatformSession, type AnySession } from '../supervisor/start-platform-session.js';
 import { findOnPath } from '../doctor/preload-verdict.js';
-import { chooseProfile, dyldStartLine, dyldStripped, execFailureLine, readExecFailure } from './agent-start.js';
+import { chooseProfile, dyldCause, dyldStartLine, dyldStripped, execFailureLine, readExecFailure } from './agent-start.js';
 import type { ProxyClient } from '../supervisor/network/proxy-clients.js';
 import { SessionProxy } from '../supervisor/network/proxy-server.js';
 import { EventSink } from './json-events.js';
@@ -189,6 +190,19 @@ export async function run(program: string, args: string[], opts: RunOptions): Pr
       events.emit({ event: 'preload', agent: true, pid: f.pid, exe: f.exe, status: f.status, cause: f.cause, reason: f.reason });
       // Already said at the start: the missing handshake only confirms it.
       if (f.status === 'missing' && !stripped) say(preloadWarning(f, true, sandboxAgent));
+      // The rest of its tree, by the executables the process table names (as /proc does on Linux).
+      let table: ReturnType<typeof s.backend.processTable> = [];
+      try {
+        table = s.backend.processTable();
+      } catch {
+        /* no table here: the agent alone is judged */
+      }
+      // Not judged again: nono's own programs, and the agent's executable (just judged above).
+      const skip = new Set([nativePaths.client, nativePaths.execHelper, f.exe].map(realOrSelf));
+      for (const t of evaluateTreeWith(s.preloadWatch, table, child.pid, skip, (e) => dyldCause(e, env.PATH!))) {
+        events.emit({ event: 'preload', agent: false, pid: t.pid, exe: t.exe, status: t.status, cause: t.cause, reason: t.reason });
+        say(preloadWarning(t, false, sandboxAgent));
+      }
       return;
     }
     for (const f of s.preloadWatch.evaluate(child.pid, program, env.PATH!, sandboxAgent)) {

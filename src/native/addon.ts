@@ -85,7 +85,7 @@ export interface NativeAddon {
   listenHandshakeStream(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
   closeHandshakeStream(): void;
   /** macOS only: [pid, ppid, pgid, sid] of every process (sysctl KERN_PROC_ALL). */
-  processTable?(): Array<[number, number, number, number]>;
+  processTable?(): Array<[number, number, number, number, string | null]>;
   /** The interposer's handshakes: one datagram per process that loaded it (see handshake_listener.c). */
   listenHandshake(path: string, onMessage: (pid: number, uid: number, payload: Buffer) => void): void;
   closeHandshake(): void;

@@ -8,7 +8,7 @@ import type { NativeAddon } from '../native/addon.js';
 import { nativePaths } from '../native/paths.js';
 import { findOnPath, preloadVerdict, type PreloadOutcome } from '../doctor/preload-verdict.js';
 import { realOrSelf } from '../doctor/resolve-agent.js';
-import { commandTree } from './process-tree.js';
+import { commandTree, treeOf, type ProcStat } from './process-tree.js';
 
 export interface PreloadFinding {
   pid: number;
@@ -116,6 +116,35 @@ export function evaluateAgentHandshake(watch: PreloadWatch, agentPid: number, ex
   return known
     ? { pid: agentPid, exe, status: 'missing', cause: 'stripped', reason: known.reason }
     : { pid: agentPid, exe, status: 'missing', cause: 'unknown', reason: 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)' };
+}
+
+/**
+ * macOS (no /proc): the other processes now in the agent's tree, from the process table (sysctl,
+ * with each executable), that did not report loading the interposer and started nothing that did
+ * (a launcher whose child is the real agent reported through its child). Expected non-loaders
+ * (nono-shell, nono's helpers) are left out; one finding per executable, judged by `judge` from
+ * the file (a hardened, restricted or SIP-protected Mach-O says why dyld dropped the library).
+ */
+export function evaluateTreeWith(
+  watch: PreloadWatch,
+  table: readonly ProcStat[],
+  agentPid: number,
+  skip: ReadonlySet<string>,
+  judge: (exe: string) => { cause: PreloadFinding['cause']; reason: string },
+): PreloadFinding[] {
+  const exeOfPid = new Map(table.map((s) => [s.pid, s.exe]));
+  const seen = new Set<string>();
+  const findings: PreloadFinding[] = [];
+  for (const pid of treeOf(table, agentPid)) {
+    if (pid === agentPid || watch.reported(pid)) continue;
+    const raw = exeOfPid.get(pid);
+    if (!raw) continue;
+    const exe = realOrSelf(raw);
+    if (skip.has(exe) || seen.has(exe)) continue;
+    seen.add(exe);
+    findings.push({ pid, exe, status: 'missing', ...judge(exe) });
+  }
+  return findings;
 }
 
 function exeOf(pid: number): string | undefined {

@@ -8,6 +8,8 @@ export interface ProcStat {
   ppid: number;
   pgid: number;
   sid: number;
+  /** Its executable, where the table says it (macOS: proc_pidpath). */
+  exe?: string;
 }
 
 export function readStat(pid: number): ProcStat | undefined {

@@ -24,8 +24,20 @@ while (argv.length && argv[0] !== '--') {
 }
 argv.shift();
 const [program, ...args] = argv;
+// With each executable, as the addon's sysctl table gives it on macOS (proc_pidpath).
+const exeOf = (n) => {
+  try {
+    return fs.readlinkSync(`/proc/${n}/exe`);
+  } catch {
+    return undefined;
+  }
+};
 const procTable = () =>
-  fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map((n) => readStat(Number(n))).filter((s) => s !== undefined);
+  fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map((n) => {
+    const s = readStat(Number(n));
+    const exe = s && exeOf(n);
+    return s && (exe ? { ...s, exe } : s);
+  }).filter((s) => s !== undefined);
 const backend = {
   kind: 'darwin',
   helper: path.join(root, 'test/helpers/seatbelt-double.mjs'),

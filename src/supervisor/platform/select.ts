@@ -38,7 +38,7 @@ export const darwinPaths = {
 export function addonProcessTable(addon: Pick<NativeAddon, 'processTable'>): ProcessTable {
   return () => {
     if (!addon.processTable) throw new Error('this build of the addon has no process table (macOS only)');
-    return addon.processTable().map(([pid, ppid, pgid, sid]) => ({ pid, ppid, pgid, sid }));
+    return addon.processTable().map(([pid, ppid, pgid, sid, exe]) => ({ pid, ppid, pgid, sid, ...(exe ? { exe } : {}) }));
   };
 }
 
