@@ -73,7 +73,9 @@ enum check {
   SETSOCKOPT,   /* setsockopt(fd, level, optname, ...): no TCP_FASTOPEN_CONNECT */
   IOCTL,        /* ioctl(fd, request, ...): no terminal injection, no userfaultfd by device */
   PERSONALITY,  /* personality(persona): the values Docker's default profile allows */
-  PRLIMIT,      /* prlimit64(pid, ...): only on itself */
+  ITSELF,       /* prlimit64 / sched_set*(pid, ...): only on itself (pid 0) */
+  PRIORITY,     /* setpriority(which, who, prio): only itself or its own process group */
+  IOPRIO,       /* ioprio_set(which, who, ioprio): the same */
   CLONE,        /* clone(flags, ...): no new namespaces */
   UNSHARE,      /* unshare(flags): no new namespaces */
   CHECK_KINDS
@@ -138,8 +140,23 @@ static const struct rule rules[] = {
     /* Terminal input injection into whoever reads the same terminal (CVE-2017-5226, and TIOCLINUX
      * on a virtual console, CVE-2023-28100), and userfaultfd again by its device. */
     {SYS_ioctl, IOCTL, ALWAYS, 0},
-    /* Another process's resource limits (same uid needs no capability). */
-    {SYS_prlimit64, PRLIMIT, ALWAYS, 0},
+    /* Another process's resource limits, scheduling, CPU affinity and nice/I/O priority: the
+     * same uid needs no capability for these, and none of them asks Landlock (ptrace-style
+     * checks do; these do not). As root the dropped capabilities already refuse them
+     * (cap_safe_nice); as an ordinary user, without these rules, a command could renice, ionice
+     * or pin the agent, the supervisor or any other process of the user. Itself only: pid 0,
+     * what glibc passes for its own process (nice, setrlimit, sched_setaffinity(0, ...)); a
+     * thread pinned by its own tid is refused (a hint its runtime can live without). */
+    {SYS_prlimit64, ITSELF, ALWAYS, 0},
+    {SYS_sched_setaffinity, ITSELF, ALWAYS, 0},
+    {SYS_sched_setscheduler, ITSELF, ALWAYS, 0},
+    {SYS_sched_setparam, ITSELF, ALWAYS, 0},
+    {SYS_sched_setattr, ITSELF, ALWAYS, 0},
+    /* who 0 with PRIO_PROCESS/PRIO_PGRP (IOPRIO_WHO_PROCESS/PGRP): itself, or its own process
+     * group (the command leads its own); never PRIO_USER / IOPRIO_WHO_USER (every process of
+     * the uid). */
+    {SYS_setpriority, PRIORITY, ALWAYS, 0},
+    {SYS_ioprio_set, IOPRIO, ALWAYS, 0},
 
     /* Address families: Unix, IPv4/IPv6 and netlink only (Flatpak's list). vsock reaches the
      * hypervisor host and Docker refuses it; the rest (SMC, RDS, TIPC, KCM, ALG, XDP...) are
@@ -276,11 +293,23 @@ static void emit_check(struct bpf_asm *a, enum check c, int mode) {
       jeq(a, 0xffffffffu, ok, NEXT);
       ret(a, ERRNO(EPERM));
       break;
-    case PRLIMIT:
+    case ITSELF:
       load_arg(a, 0);
       jeq(a, 0, ok, NEXT); /* pid 0 = itself, what glibc's setrlimit passes */
       ret(a, ERRNO(EPERM));
       break;
+    case PRIORITY:
+    case IOPRIO: {
+      /* who 0, and `which` not "every process of the user" (PRIO_USER 2, IOPRIO_WHO_USER 3). */
+      int refuse = new_label(a);
+      load_arg(a, 1);
+      jeq(a, 0, NEXT, refuse);
+      load_arg(a, 0);
+      jeq(a, c == PRIORITY ? 2u : 3u, refuse, ok);
+      place(a, refuse);
+      ret(a, ERRNO(EPERM));
+      break;
+    }
     case CLONE:
     case UNSHARE:
       load_arg(a, 0);

@@ -42,6 +42,7 @@ const NR = {
   setdomainname: 171, iopl: 172, ioperm: 173, init_module: 175, delete_module: 176, quotactl: 179,
   io_setup: 206, lookup_dcookie: 212, clock_settime: 227, kexec_load: 246, add_key: 248, request_key: 249,
   keyctl: 250, openat: 257, unshare: 272, inotify_init1: 294, perf_event_open: 298, fanotify_init: 300,
+  setpriority: 141, sched_setparam: 142, sched_setscheduler: 144, sched_setaffinity: 203, ioprio_set: 251, sched_setattr: 314,
   prlimit64: 302, name_to_handle_at: 303, open_by_handle_at: 304, sendmmsg: 307, setns: 308,
   process_vm_readv: 310, process_vm_writev: 311, kcmp: 312, finit_module: 313, seccomp: 317,
   getrandom: 318, memfd_create: 319, kexec_file_load: 320, bpf: 321, userfaultfd: 323,
@@ -121,6 +122,18 @@ const CASES: Case[] = [
   { what: 'prlimit64(0, ...)', nr: 'prlimit64', args: [0, 7], expect: 'allow' },
   { what: 'prlimit64(1234, ...)', nr: 'prlimit64', args: [1234, 7], expect: 'EPERM' },
   { what: 'prlimit64(pid 0 with the upper half set)', nr: 'prlimit64', args: [HIGH, 7], expect: 'allow' },
+  // Scheduling, affinity and priorities: itself only (the same uid needs no capability for others).
+  ...(['sched_setaffinity', 'sched_setscheduler', 'sched_setparam', 'sched_setattr'] as const).flatMap((nr): Case[] => [
+    { what: `${nr}(0, ...)`, nr, args: [0, 8, 0], expect: 'allow' },
+    { what: `${nr}(another pid, ...)`, nr, args: [4321, 8, 0], expect: 'EPERM' },
+  ]),
+  { what: 'setpriority(PRIO_PROCESS, 0, 10) (nice)', nr: 'setpriority', args: [0, 0, 10], expect: 'allow' },
+  { what: 'setpriority(PRIO_PGRP, 0, 10) (its own process group)', nr: 'setpriority', args: [1, 0, 10], expect: 'allow' },
+  { what: 'setpriority(PRIO_PROCESS, another pid, 19) (renice)', nr: 'setpriority', args: [0, 4321, 19], expect: 'EPERM' },
+  { what: 'setpriority(PRIO_USER, 0, 19) (every process of the uid)', nr: 'setpriority', args: [2, 0, 19], expect: 'EPERM' },
+  { what: 'ioprio_set(IOPRIO_WHO_PROCESS, 0, ...)', nr: 'ioprio_set', args: [1, 0, 0x6000], expect: 'allow' },
+  { what: 'ioprio_set(IOPRIO_WHO_PROCESS, another pid, ...) (ionice)', nr: 'ioprio_set', args: [1, 4321, 0x6000], expect: 'EPERM' },
+  { what: 'ioprio_set(IOPRIO_WHO_USER, 0, ...)', nr: 'ioprio_set', args: [3, 0, 0x6000], expect: 'EPERM' },
 
   // socket: families in every mode; TCP per mode.
   { what: 'socket(AF_UNIX, SOCK_STREAM)', nr: 'socket', args: [AF.UNIX, SOCK.STREAM, 0], expect: 'allow' },
@@ -192,7 +205,7 @@ describe.runIf(onX64)('the seccomp program, run in a BPF interpreter (x86_64)', 
   it('allows every other system call number, whatever its arguments, without reading them', () => {
     // So the kernel's per-number allow cache (5.11+) covers them: the filter never runs for them.
     const refusedSomewhere = new Set<number>(CASES.filter((c) => MODES.some((m) => expected(c, m) !== 'allow')).map((c) => NR[c.nr]));
-    const argChecked = new Set<number>([NR.ioctl, NR.socket, NR.socketpair, NR.sendto, NR.sendmsg, NR.sendmmsg, NR.setsockopt, NR.personality, NR.prlimit64, NR.clone, NR.unshare]);
+    const argChecked = new Set<number>([NR.ioctl, NR.socket, NR.socketpair, NR.sendto, NR.sendmsg, NR.sendmmsg, NR.setsockopt, NR.personality, NR.prlimit64, NR.clone, NR.unshare, NR.setpriority, NR.ioprio_set, NR.sched_setaffinity, NR.sched_setscheduler, NR.sched_setparam, NR.sched_setattr]);
     const wrong: string[] = [];
     let maxSteps = 0;
     for (const m of MODES) {
