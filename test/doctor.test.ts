@@ -21,6 +21,7 @@ import type { NativeAddon } from '../src/native/addon.js';
 import { CPU_ARM64, CPU_X86_64, buildThin, fat, plist } from './fixtures/doctor/macho-builder.js';
 import { cli, fixtures, proxyBash, root } from './helpers/paths.js';
 import { copyForOtherUser } from './helpers/other-user.js';
+import { setuidOther, withCaps } from './helpers/privileged.js';
 
 const CHECK_NAMES = ['platform', 'sandbox-backend', 'native-addon', 'live-approval', 'interposer', 'exec-helper', 'proxy-entries', 'round-trip', 'preload-handshake', 'profile'];
 const SEA_FUSE_SET = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1';
@@ -45,6 +46,8 @@ function npmPackage(name: string, version: string, bin: Record<string, string>, 
   return pkgDir;
 }
 
+let capsMade = false;
+
 beforeAll(() => {
   dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nono-doctor-test-')));
   fs.chmodSync(dir, 0o755); // one test reads these files as another user
@@ -52,11 +55,8 @@ beforeAll(() => {
   execFileSync('gcc', ['-O2', '-o', p('dynamic'), src]);
   execFileSync('gcc', ['-O2', '-static', '-o', p('static'), src]);
   execFileSync('gcc', ['-O2', '-static-pie', '-o', p('static-pie'), src]);
-  fs.copyFileSync(p('dynamic'), p('setuid-other'));
-  fs.chownSync(p('setuid-other'), 65534, 65534);
-  fs.chmodSync(p('setuid-other'), 0o4755);
-  fs.copyFileSync(p('dynamic'), p('with-caps'));
-  execFileSync('/usr/sbin/setcap', ['cap_net_raw+ep', p('with-caps')]);
+  setuidOther(p('dynamic'), p('setuid-other'));
+  capsMade = withCaps(p('dynamic'), p('with-caps'));
   write(p('script-static'), `#!${p('static')}\n`, 0o755);
   write(p('script-env'), '#!/usr/bin/env static\n', 0o755);
   write(p('script-env-split'), '#!/usr/bin/env -S static --flag\n', 0o755);
@@ -118,7 +118,8 @@ describe('analyzeExecutable on ELF files', () => {
     expect(analyzeExecutable(p('setuid-other'), { pathVar: '' })).toMatchObject({ preload: 'stripped', reason: expect.stringMatching(/setuid/) });
   });
 
-  it('a copy with file capabilities: stripped for an unprivileged caller, loads for root', async () => {
+  it('a copy with file capabilities: stripped for an unprivileged caller, loads for root', async (ctx) => {
+    if (!capsMade) ctx.skip(); // setcap needs root
     expect(analyzeExecutable(p('with-caps'), { pathVar: '' }).preload).toBe(process.getuid!() === 0 ? 'loads' : 'stripped');
     if (process.getuid!() !== 0) return;
     // As nobody, the capabilities would be raised on exec, so the loader runs in secure mode.

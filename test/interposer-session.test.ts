@@ -7,6 +7,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, fixtures, root } from './helpers/paths.js';
+import { isRoot, setuidOther } from './helpers/privileged.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
 
 let home: SandboxHome;
@@ -32,9 +33,8 @@ beforeAll(() => {
   execFileSync('gcc', ['-O2', '-static', '-o', path.join(bin, 'static-agent'), tiny]);
   // A setuid copy owned by another user: running it changes the effective uid, which puts the
   // loader in secure mode (as root, a setuid-root binary would change nothing).
-  fs.copyFileSync(path.join(bin, 'dynamic-agent'), path.join(bin, 'setuid-agent'));
-  fs.chownSync(path.join(bin, 'setuid-agent'), 65534, 65534);
-  fs.chmodSync(path.join(bin, 'setuid-agent'), 0o4755);
+  // (Root only: an ordinary user cannot give a file to another user; those tests are skipped.)
+  if (isRoot) setuidOther(path.join(bin, 'dynamic-agent'), path.join(bin, 'setuid-agent'));
   // Project fixtures for the scenarios: a Makefile whose recipe needs a shell, a git repo, and a
   // non-shell whose name contains "bash".
   fs.writeFileSync(path.join(home.project, 'Makefile'), 'all:\n\t@echo M-make | cat\n');
@@ -130,7 +130,7 @@ describe('a preload that did not reach the agent', () => {
     expect(res.events).toContainEqual(expect.objectContaining({ event: 'preload', agent: true, status: 'missing', cause: 'ignored' }));
   });
 
-  it('is named for a setuid agent outside the agent sandbox (the loader drops it)', async () => {
+  it.runIf(isRoot)('is named for a setuid agent outside the agent sandbox (the loader drops it)', async () => {
     const res = await nonoRun([path.join(bin, 'setuid-agent')], ['--no-agent-sandbox']);
     expect(res.exitCode).toBe(0);
     expect(res.stderr).toMatch(/the agent \(.*setuid-agent\) did not load nono's interposer: setuid binary/);
@@ -138,7 +138,7 @@ describe('a preload that did not reach the agent', () => {
     expect(res.events).toContainEqual(expect.objectContaining({ event: 'preload', agent: true, status: 'missing', cause: 'stripped' }));
   });
 
-  it('is not reported for the same setuid agent inside the agent sandbox (no_new_privs keeps the bit from taking effect)', async () => {
+  it.runIf(isRoot)('is not reported for the same setuid agent inside the agent sandbox (no_new_privs keeps the bit from taking effect)', async () => {
     const res = await nonoRun([path.join(bin, 'setuid-agent')]);
     expect(res.exitCode).toBe(0);
     expect(res.stderr).not.toMatch(/did not load/);
