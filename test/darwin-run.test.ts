@@ -184,6 +184,7 @@ describe('nono run with the darwin backend (simulated Seatbelt)', () => {
       }
     };
     await waitFor('nono: the sandbox denied part of a command');
+    await waitFor('[d] deny (Esc)'); // the question comes in more than one write: all of it
     expect(screen).toContain(`denied   read ${key}`);
     p.write('o');
     expect(await exit).toBe(0);

@@ -3,13 +3,11 @@
 // screen while the connection waits, a key press, and what the command then gets.
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pty from 'node-pty';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cli, fixtures } from './helpers/paths.js';
+import { fixtures } from './helpers/paths.js';
+import { HOST_QUESTION as QUESTION, startPtyAgent } from './helpers/pty-agent.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { makeSandboxHome, type SandboxHome } from './helpers/sandbox-home.js';
-
-const QUESTION = 'nono: a command wants to reach a host that is not on the list';
 
 let h: SandboxHome;
 let origin: Origin;
@@ -24,12 +22,11 @@ beforeEach(() => {
 });
 afterEach(() => h.cleanup());
 
-function startAgent(...urls: string[]) {
-  let out = '';
-  // api.localhost is listed only so that the session runs its proxy (this build may lack the
-  // native connect check, without which an empty list keeps TCP blocked); *.localhost names
-  // resolve to this machine by definition (RFC 6761), in the supervisor.
-  const p = pty.spawn('node', [cli, 'run', '--allow-domain', 'api.localhost', '--', 'node', path.join(fixtures, 'net-agent.mjs'), ...urls], {
+// api.localhost is listed only so that the session runs its proxy (this build may lack the
+// native connect check, without which an empty list keeps TCP blocked); *.localhost names
+// resolve to this machine by definition (RFC 6761), in the supervisor.
+const startAgent = (...urls: string[]) =>
+  startPtyAgent({
     cwd: h.project,
     cols: 200,
     rows: 40,
@@ -40,29 +37,9 @@ function startAgent(...urls: string[]) {
       XDG_CONFIG_HOME: path.join(h.home, '.config'),
       XDG_STATE_HOME: path.join(h.home, '.local', 'state'),
     },
+    nonoArgs: ['--allow-domain', 'api.localhost'],
+    agent: ['node', path.join(fixtures, 'net-agent.mjs'), ...urls],
   });
-  p.onData((d) => (out += d));
-  const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
-  return {
-    screen: () => out,
-    press: (k: string) => p.write(k),
-    async waitFor(text: string | (() => boolean), ms = 20_000) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        if (typeof text === 'string' ? out.includes(text) : text()) return;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${text}; screen so far:\n${out}`);
-    },
-    exit,
-    results: () =>
-      out
-        .split(/\r?\n/)
-        .filter((l) => l.includes('RESULT {'))
-        .map((l) => JSON.parse(l.slice(l.indexOf('RESULT ') + 7)) as { code: number; stdout: string; stderr: string }),
-    questions: () => out.split(QUESTION).length - 1,
-  };
-}
 
 const audit = () => {
   const f = path.join(h.home, '.local', 'state', 'nono', 'audit.jsonl');

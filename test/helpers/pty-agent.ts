@@ -6,8 +6,11 @@ import path from 'node:path';
 import * as pty from 'node-pty';
 import { cli } from './paths.js';
 
-/** The first line of every denial question. */
+/** The first line of every denial question, and of a host question. */
 export const QUESTION = 'nono: the sandbox denied part of a command';
+export const HOST_QUESTION = 'nono: a command wants to reach a host that is not on the list';
+/** The last line of every question (src/cli/terminal-prompter.ts): it is on screen in full. */
+const QUESTION_END = '[d] deny (Esc)';
 
 export interface AgentResult {
   cmd: string;
@@ -25,6 +28,7 @@ export interface PtyAgent {
   answer(key: string, n?: number): Promise<void>;
   /** The text of the last question on screen. */
   lastQuestion(): string;
+  /** Questions shown so far (file and host questions). */
   questions(): number;
   /** The RESULT lines printed so far. */
   results(): AgentResult[];
@@ -38,7 +42,7 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
   const p = pty.spawn('node', [cli, 'run', ...o.nonoArgs, '--', ...o.agent], { cwd: o.cwd, cols: o.cols ?? 250, rows: o.rows ?? 50, env: o.env });
   p.onData((d) => (out += d));
   const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
-  const questions = () => out.split(QUESTION).length - 1;
+  const questions = () => out.split(QUESTION).length - 1 + out.split(HOST_QUESTION).length - 1;
   const results = (): AgentResult[] =>
     out
       .split(/\r?\n/)
@@ -49,8 +53,13 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
     press: (k) => p.write(k),
     async waitFor(what, ms = 20_000) {
       const end = Date.now() + ms;
+      // A question arrives in more than one write: waiting for its first line waits for all of it,
+      // so what the test then reads on screen is the whole question.
+      const whole = (q: string) => out.includes(q) && out.lastIndexOf(QUESTION_END) > out.lastIndexOf(q);
+      const seen = () =>
+        typeof what === 'string' ? (what === QUESTION || what === HOST_QUESTION ? whole(what) : out.includes(what)) : typeof what === 'function' ? what() : what.test(out);
       while (Date.now() < end) {
-        if (typeof what === 'string' ? out.includes(what) : typeof what === 'function' ? what() : what.test(out)) return;
+        if (seen()) return;
         await new Promise((r) => setTimeout(r, 25));
       }
       throw new Error(`timed out waiting for ${what}; screen so far:\n${out}`);
@@ -63,7 +72,7 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
         p.write(key);
       }
     },
-    lastQuestion: () => out.slice(out.lastIndexOf(QUESTION)),
+    lastQuestion: () => out.slice(Math.max(out.lastIndexOf(QUESTION), out.lastIndexOf(HOST_QUESTION))),
     questions,
     results,
     async done() {
