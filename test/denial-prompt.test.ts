@@ -45,7 +45,7 @@ const auditRecords = () => auditRecordsOf(h.home);
 describe('the denial prompt (real pty)', () => {
   it('allow once: the command is re-run with read access to exactly that file, and says so', async () => {
     const s = startAgent('once', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   read ${config}`);
     expect(s.screen()).toContain(`grant    read ${config}`);
     s.press('o');
@@ -60,7 +60,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('allow for the session: a second command reading the same file needs no question', async () => {
     const s = startAgent('twice', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('s');
     await s.waitFor('AGENT-DONE');
     const [first, second] = s.results();
@@ -72,7 +72,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('always: the grant is saved to approvals.json, and the question showed that change', async () => {
     const s = startAgent('always', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toMatch(/\[a\] always: adds read_file "~\/\.ssh\/config" to ~\/\.config\/nono\/approvals\.json/);
     s.press('a');
     await s.waitFor('AGENT-DONE');
@@ -88,7 +88,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('deny: the command fails as it did, with one line saying how the user could allow it', async () => {
     const s = startAgent('once', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('d');
     await s.waitFor('AGENT-DONE');
     const [r] = s.results();
@@ -100,7 +100,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('withdraws the question when the agent kills the command meanwhile', async () => {
     const s = startAgent('kill', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     // No answer: the agent's 2.5 s timeout SIGKILLs its shell.
     await s.waitFor('AGENT-DONE', 20_000);
     const [r] = s.results();
@@ -112,7 +112,7 @@ describe('the denial prompt (real pty)', () => {
 
   it("takes the screen from an agent on its main screen and gives it back (the terminal's alternate screen)", async () => {
     const s = startAgent('once', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('o');
     await s.waitFor('AGENT-DONE');
     const out = s.screen();
@@ -127,7 +127,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('asks over a full-screen agent and makes it repaint its screen afterwards', async () => {
     const s = startAgent('fullscreen', config);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen().indexOf('FULLSCREEN-AGENT')).toBeLessThan(s.screen().indexOf(QUESTION));
     s.press('o');
     await s.waitFor('AGENT-DONE');
@@ -138,7 +138,7 @@ describe('the denial prompt (real pty)', () => {
 
   it('asks about two denials one at a time', async () => {
     const s = startAgent('parallel', config, other);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     await new Promise((r) => setTimeout(r, 800)); // the second command has been denied by now
     expect(s.questions()).toBe(1);
     const firstAsked = s.screen().includes(`denied   read ${config}`) ? config : other;

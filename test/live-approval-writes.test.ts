@@ -51,7 +51,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
   it('mkdir ~/newdir under a UTF-8 locale is asked live and done once, on the only run', async () => {
     const newdir = path.join(h.home, 'newdir');
     const s = startAgent([`echo 1 >> log; mkdir ${newdir}; echo "mkdir=$?"`], { LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' });
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   create ${newdir}`);
     // Landlock cannot allow creating in HOME for later commands without opening ~/.ssh & co.
     expect(s.lastQuestion()).not.toContain('[s] allow for this session');
@@ -71,7 +71,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
 
   it('a redirection into a denied file: the side effect before it happens once, the file gets the bytes', async () => {
     const s = startAgent([`echo 1 >> log; echo x > ${file}; echo "w=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   write ${file}`);
     s.press('o');
     const [r] = await s.done();
@@ -88,7 +88,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
       `umask 027; ${python} -c 'open("${a}", "w").write("from python\\n")'`,
       `node -e 'require("fs").writeFileSync("${b}", "from node\\n")'`,
     ]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   create ${a}`);
     expect(s.lastQuestion()).toContain(`grant    create files in ${denied}`);
     s.press('o');
@@ -110,7 +110,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
       `ln -s /etc/hostname ${denied}/link && echo ln-ok`,
       `truncate -s 0 ${denied}/long && echo truncate-ok`,
     ]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   delete ${denied}/gone`);
     s.press('o');
     await s.answer('o');
@@ -131,7 +131,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
 
   it('sed -i (a temp file next to it, renamed over it): allowed for the session, one question', async () => {
     const s = startAgent([`sed -i s/a/b/ ${file} && echo sed-ok`, `echo c > ${denied}/later && echo later-ok`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`grant    create files in ${denied}`);
     s.press('s');
     const [sed, later] = await s.done();
@@ -145,7 +145,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
 
   it('git config --global: its lock file in HOME is created and renamed over ~/.gitconfig, live', async () => {
     const s = startAgent(['git config --global user.name X && echo git-ok && git config --global user.name']);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   create ${h.home}/.gitconfig.lock`);
     s.press('o');
     await s.answer('o');
@@ -164,7 +164,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
   it('deny: the program reports EACCES itself and exits as it would under Landlock; nothing changes', async () => {
     const newdir = path.join(h.home, 'newdir');
     const s = startAgent([`mkdir ${newdir}; echo "mkdir=$?"; rm ${file}; echo "rm=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('d');
     await s.answer('d');
     const [r] = await s.done();
@@ -180,7 +180,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
 
   it('a denied create is remembered by its directory: mktemp\'s next random name is not asked again', async () => {
     const s = startAgent([`mktemp ${denied}/tmp.XXXXXX; echo "m=$?"`, `mktemp ${denied}/tmp.XXXXXX; echo "m=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('d');
     const [a, b] = await s.done();
     expect(a!.stdout).toBe('m=1\n');
@@ -196,7 +196,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
     fs.mkdirSync(sub);
     const elsewhere = path.join(h.home, '.aws');
     const s = startAgent([`echo secret > ${sub}/new; echo "w=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   create ${sub}/new`);
     fs.renameSync(sub, path.join(denied, 'sub-away'));
     fs.symlinkSync(elsewhere, sub);
@@ -212,7 +212,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
     const sub = path.join(denied, 'sub');
     fs.mkdirSync(sub);
     const s = startAgent([`mkdir ${sub}/new; echo "mkdir=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     fs.renameSync(sub, path.join(denied, 'sub-away'));
     fs.mkdirSync(sub);
     s.press('o');
@@ -226,7 +226,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
     const dst = path.join(h.home, 'denied2');
     fs.mkdirSync(dst);
     const s = startAgent([`mv ${file} ${dst}/moved; echo "mv=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     // Two parents, two grants.
     expect(s.lastQuestion()).toContain(`denied   rename ${file} to ${dst}/moved`);
     expect(s.lastQuestion()).toContain(`denied   create ${dst}/moved`);
@@ -254,7 +254,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
       ].join('\n'),
     );
     const s = startAgent([`${python} ${script}`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   create ${shown}`);
     await new Promise((r) => setTimeout(r, 1000)); // the buffer now names the other directory
     s.press('o');
@@ -268,7 +268,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
   it('a command killed while its mkdir waits: the question is withdrawn and the directory never made', async () => {
     const newdir = path.join(denied, 'never');
     const s = startAgent([`kill:mkdir ${newdir}`, 'echo after']);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     const [r, after] = await s.done();
     expect(r!.signal).toBe('SIGKILL');
     expect(after!.stdout).toBe('after\n');
@@ -281,7 +281,7 @@ describe.skipIf(!supported)('live approval of changes (real pty)', () => {
   it('a file put at the name of a create between question and answer is not opened (the create is O_EXCL)', async () => {
     const target = path.join(denied, 'new');
     const s = startAgent([`echo overwrite > ${target}; echo "w=$?"`]);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     fs.writeFileSync(target, 'planted\n');
     s.press('o');
     const [r] = await s.done();

@@ -46,10 +46,30 @@ const auditRecords = () => auditRecordsOf(h.home);
 
 const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+/** A script that tries to install a seccomp filter with a listener of its own, then prints its
+ * descriptors, the call's result and errno. */
+function listenerProbe(): string {
+  const script = path.join(h.project, 'listener.py');
+  fs.writeFileSync(
+    script,
+    [
+      'import ctypes, os',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      // struct sock_fprog {len=1, filter=[RET ALLOW]}; SECCOMP_SET_MODE_FILTER=1, NEW_LISTENER=8
+      'insn = (ctypes.c_uint64 * 1)(0x7fff000000000006)',
+      'class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]',
+      'prog = P(1, ctypes.addressof(insn))',
+      'r = libc.syscall(317, 1, 8, ctypes.byref(prog))',
+      'print("fds", sorted(os.listdir("/proc/self/fd")), "listener", r, ctypes.get_errno())',
+    ].join('\n'),
+  );
+  return script;
+}
+
 describe.skipIf(!supported)('live approval (real pty)', () => {
   it('allow once: cat gets the file while it waits; the side effect before it happens once, no re-run', async () => {
     const s = startAgent(`echo 1 >> log; cat ${config}; echo "cat=$?"`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   read ${config}`);
     s.press('o');
     await s.waitFor('AGENT-DONE');
@@ -68,7 +88,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
       `${python} -c 'print(open("${config}").read(), end="")'`,
       `node -e 'process.stdout.write(require("fs").readFileSync("${other}", "utf8"))'`,
     );
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('o');
     await s.waitFor(() => s.questions() === 2);
     s.press('o');
@@ -82,7 +102,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
 
   it('allow for the session: the next command reads the file without a question (Landlock grant)', async () => {
     const s = startAgent(`cat ${config}`, `cat ${config}`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('s');
     await s.waitFor('AGENT-DONE');
     const [a, b] = s.results();
@@ -93,7 +113,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
 
   it('deny: EACCES at the open, the command goes on (exit 0 after it), one line says how to allow it', async () => {
     const s = startAgent(`echo 1 >> log; cat ${config}; echo done`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('d');
     await s.waitFor('AGENT-DONE');
     const [r] = s.results();
@@ -108,7 +128,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
 
   it('withdraws the question when the command is killed while it waits', async () => {
     const s = startAgent(`kill:cat ${config}`, `echo after`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     await s.waitFor('AGENT-DONE', 20_000);
     const [r, after] = s.results();
     expect(r!.signal).toBe('SIGKILL');
@@ -120,7 +140,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
   // Security (issue 11, item 7).
   it('a symlink swapped in between the question and the answer is not followed: nothing else is opened', async () => {
     const s = startAgent(`cat ${config}; echo "cat=$?"`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     fs.rmSync(config);
     fs.symlinkSync(other, config);
     s.press('o');
@@ -132,7 +152,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
 
   it('a file replaced under the same name between question and answer is not opened (inode check)', async () => {
     const s = startAgent(`cat ${config}; echo "cat=$?"`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     fs.renameSync(other, config); // the shown name now holds another file
     s.press('o');
     await s.waitFor('AGENT-DONE');
@@ -154,7 +174,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
       ].join('\n'),
     );
     const s = startAgent(`${python} ${script}`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   read ${config}`);
     await new Promise((r) => setTimeout(r, 1000)); // the buffer now names the other file
     s.press('o');
@@ -167,7 +187,7 @@ describe.skipIf(!supported)('live approval (real pty)', () => {
   it('the question names the real file behind a symlink the command opened', async () => {
     fs.symlinkSync(config, path.join(h.project, 'innocent.txt'));
     const s = startAgent('cat innocent.txt');
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   read ${config}`);
     s.press('d');
     await s.waitFor('AGENT-DONE');
@@ -244,20 +264,7 @@ describe.skipIf(!supported)('live approval without a terminal', () => {
   });
 
   it('the command holds no listener and cannot install one of its own (the kernel allows one per process)', () => {
-    const script = path.join(h.project, 'listener.py');
-    fs.writeFileSync(
-      script,
-      [
-        'import ctypes, os',
-        'libc = ctypes.CDLL(None, use_errno=True)',
-        // struct sock_fprog {len=1, filter=[RET ALLOW]}; SECCOMP_SET_MODE_FILTER=1, NEW_LISTENER=8
-        'insn = (ctypes.c_uint64 * 1)(0x7fff000000000006)',
-        'class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]',
-        'prog = P(1, ctypes.addressof(insn))',
-        'r = libc.syscall(317, 1, 8, ctypes.byref(prog))',
-        'print("fds", sorted(os.listdir("/proc/self/fd")), "listener", r, ctypes.get_errno())',
-      ].join('\n'),
-    );
+    const script = listenerProbe();
     const r = runNono(['--live-approval', '--allow-net', '--on-denial', 'deny'], `exec ${python} ${script} </dev/null`);
     expect(r.stdout).toMatch(/listener -1 16\b/); // EBUSY
     // 0, 1, 2 and the directory listing itself: no listener among them.
@@ -265,19 +272,7 @@ describe.skipIf(!supported)('live approval without a terminal', () => {
   });
 
   it('in proxy mode (the connect guard on) the command cannot install a listener of its own either: the shared filter refuses it', () => {
-    const script = path.join(h.project, 'listener.py');
-    fs.writeFileSync(
-      script,
-      [
-        'import ctypes, os',
-        'libc = ctypes.CDLL(None, use_errno=True)',
-        'insn = (ctypes.c_uint64 * 1)(0x7fff000000000006)',
-        'class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]',
-        'prog = P(1, ctypes.addressof(insn))',
-        'r = libc.syscall(317, 1, 8, ctypes.byref(prog))',
-        'print("fds", sorted(os.listdir("/proc/self/fd")), "listener", r, ctypes.get_errno())',
-      ].join('\n'),
-    );
+    const script = listenerProbe();
     const r = runNono(['--live-approval', '--on-denial', 'deny'], `exec ${python} ${script} </dev/null`);
     expect(r.stderr).not.toContain('--live-approval is not active');
     expect(r.stdout).toMatch(/listener -1 13\b/); // EACCES, from the guard's part of the filter
@@ -315,7 +310,7 @@ describe.skipIf(!supported || !loadAddon().connectGuardSupported())('live approv
       // the connect with a question pending.
       `(curl -sS http://localhost:${port}/ > bg.txt; echo "bg=$?" >> bg.txt) & cat ${config}; echo "cat=$?"; wait; ${direct}`,
     );
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`denied   read ${config}`);
     expect(s.screen()).not.toContain('--live-approval is not active');
     await s.waitFor(() => fs.existsSync(bg) && fs.readFileSync(bg, 'utf8').includes('bg='), 20_000);
@@ -331,7 +326,7 @@ describe.skipIf(!supported || !loadAddon().connectGuardSupported())('live approv
 
   it("deny at the terminal: EACCES at the open, and the command's connects through the proxy go on working", async () => {
     const s = startAgentWith(['--allow-domain', `localhost:${port}`], `cat ${config}; echo "cat=$?"; curl -sS http://localhost:${port}/`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('d');
     await s.waitFor('AGENT-DONE');
     const [r] = s.results();

@@ -50,7 +50,7 @@ describe('a new host is a question (real pty)', () => {
   it('shows the host and port while the connection waits; "session" lets this and later commands through', async () => {
     const url = `http://new.localhost:${origin.port}`;
     const s = startAgent(`${url}/first`, `${url}/second`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toContain(`host     connect new.localhost:${origin.port}`);
     expect(s.screen()).toContain('grant    connections to new.localhost (any port');
     expect(origin.requests.some((r) => r.url === '/first')).toBe(false); // still waiting
@@ -68,7 +68,7 @@ describe('a new host is a question (real pty)', () => {
   it('"always" saves the host in approvals.json: the next session does not ask', async () => {
     const url = `http://saved.localhost:${origin.port}/x`;
     const s = startAgent(url);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     expect(s.screen()).toMatch(/\[a\] always: adds allow_domains "saved\.localhost" to ~\/\.config\/nono\/approvals\.json/);
     s.press('a');
     await s.waitFor('AGENT-DONE');
@@ -84,7 +84,7 @@ describe('a new host is a question (real pty)', () => {
   it('"once" is for that command only; "deny" refuses with the line and is not asked again', async () => {
     const url = `http://once.localhost:${origin.port}`;
     const s = startAgent(`${url}/a`, `${url}/b`, `${url}/c`);
-    await s.waitFor(QUESTION);
+    await s.waitForQuestion();
     s.press('o');
     await s.waitFor(() => s.questions() === 2);
     s.press('d');

@@ -24,6 +24,9 @@ export interface PtyAgent {
   screen(): string;
   press(key: string): void;
   waitFor(what: string | RegExp | (() => boolean), ms?: number): Promise<void>;
+  /** Waits until a question (file or host) is on screen in full: the terminal may deliver it in
+   * more than one read, and a test that reads the screen after its first line alone is racy. */
+  waitForQuestion(ms?: number): Promise<void>;
   /** Answers the next N questions with KEY, one after the other. */
   answer(key: string, n?: number): Promise<void>;
   /** The text of the last question on screen. */
@@ -42,6 +45,8 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
   const p = pty.spawn('node', [cli, 'run', ...o.nonoArgs, '--', ...o.agent], { cwd: o.cwd, cols: o.cols ?? 250, rows: o.rows ?? 50, env: o.env });
   p.onData((d) => (out += d));
   const exit = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
+  /** Where the latest question starts on screen (-1: none yet). */
+  const lastQuestionAt = () => Math.max(out.lastIndexOf(QUESTION), out.lastIndexOf(HOST_QUESTION));
   const questions = () => out.split(QUESTION).length - 1 + out.split(HOST_QUESTION).length - 1;
   const results = (): AgentResult[] =>
     out
@@ -53,17 +58,14 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
     press: (k) => p.write(k),
     async waitFor(what, ms = 20_000) {
       const end = Date.now() + ms;
-      // A question arrives in more than one write: waiting for its first line waits for all of it,
-      // so what the test then reads on screen is the whole question.
-      const whole = (q: string) => out.includes(q) && out.lastIndexOf(QUESTION_END) > out.lastIndexOf(q);
-      const seen = () =>
-        typeof what === 'string' ? (what === QUESTION || what === HOST_QUESTION ? whole(what) : out.includes(what)) : typeof what === 'function' ? what() : what.test(out);
+      const seen = () => (typeof what === 'string' ? out.includes(what) : typeof what === 'function' ? what() : what.test(out));
       while (Date.now() < end) {
         if (seen()) return;
         await new Promise((r) => setTimeout(r, 25));
       }
       throw new Error(`timed out waiting for ${what}; screen so far:\n${out}`);
     },
+    waitForQuestion: (ms) => a.waitFor(() => lastQuestionAt() >= 0 && out.lastIndexOf(QUESTION_END) > lastQuestionAt(), ms),
     async answer(key, n = 1) {
       for (let i = 0; i < n; i++) {
         const seen = questions();
@@ -72,7 +74,7 @@ export function startPtyAgent(o: { cwd: string; env: Record<string, string>; non
         p.write(key);
       }
     },
-    lastQuestion: () => out.slice(Math.max(out.lastIndexOf(QUESTION), out.lastIndexOf(HOST_QUESTION))),
+    lastQuestion: () => out.slice(lastQuestionAt()),
     questions,
     results,
     async done() {
