@@ -6,6 +6,7 @@ import { analyzeExecutable, sniffFormat } from '../doctor/executable.js';
 import { readHead } from '../doctor/preload-verdict.js';
 import type { AgentResolution } from '../doctor/resolve-agent.js';
 import { blockedLine, programBlocked, programFiles, type ProgramJudge } from '../policy/agent-program.js';
+import { DYLD_NOT_REPORTED } from '../supervisor/preload-watch.js';
 
 /** The profile to use, and the line that says so when nono chose it. */
 export function chooseProfile(given: string | undefined, agent: AgentResolution | undefined): { profile: string; line?: string } {
@@ -99,8 +100,8 @@ export function dyldStripped(agent: AgentResolution | undefined, pathVar: string
       continue;
     }
     if (sniffFormat(head) !== 'macho') continue;
-    const r = analyzeExecutable(f.path, { pathVar });
-    if (r.preload === 'stripped' || r.preload === 'ignored') return { file: f.path, role: f.role, reason: r.reason };
+    const c = dyldCause(f.path, pathVar);
+    if (c.cause !== 'unknown') return { file: f.path, role: f.role, reason: c.reason };
   }
   return undefined;
 }
@@ -109,7 +110,7 @@ export function dyldStripped(agent: AgentResolution | undefined, pathVar: string
 export function dyldCause(exe: string, pathVar: string): { cause: 'stripped' | 'ignored' | 'unknown'; reason: string } {
   const r = analyzeExecutable(exe, { pathVar });
   if (r.preload === 'stripped' || r.preload === 'ignored') return { cause: r.preload, reason: r.reason };
-  return { cause: 'unknown', reason: 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)' };
+  return { cause: 'unknown', reason: DYLD_NOT_REPORTED };
 }
 
 /** The one line at the start, with the cause and the routes that still work. */

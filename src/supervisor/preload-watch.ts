@@ -106,6 +106,9 @@ export class PreloadWatch {
   }
 }
 
+/** Why a macOS process that should have loaded the dylib is taken not to have, when its file says nothing. */
+export const DYLD_NOT_REPORTED = 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)';
+
 /**
  * macOS (no /proc): the agent itself, by the pid nono started (the helper execs into it). `known`
  * is what was read from its Mach-O at the start; a missing handshake confirms it.
@@ -115,7 +118,7 @@ export function evaluateAgentHandshake(watch: PreloadWatch, agentPid: number, ex
   if (reported) return { pid: agentPid, exe: reported, status: 'loaded' };
   return known
     ? { pid: agentPid, exe, status: 'missing', cause: 'stripped', reason: known.reason }
-    : { pid: agentPid, exe, status: 'missing', cause: 'unknown', reason: 'it did not report loading the interposer (DYLD_INSERT_LIBRARIES was dropped on the way, or dyld refused the library)' };
+    : { pid: agentPid, exe, status: 'missing', cause: 'unknown', reason: DYLD_NOT_REPORTED };
 }
 
 /**
