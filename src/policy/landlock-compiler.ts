@@ -66,6 +66,11 @@ export function isInside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent + '/');
 }
 
+/** A path as given and as it resolves: a deny must catch a symlinked ~/.ssh under either name. */
+export function bothSpellings(p: string): string[] {
+  return [...new Set([path.resolve(p), realOrSelf(p)])];
+}
+
 export function realOrSelf(p: string): string {
   try {
     return fs.realpathSync(p);
@@ -99,7 +104,7 @@ export function compileLandlock(policy: ResolvedPolicy, opts: CompileOptions): C
   // Denied paths in both their given and resolved spelling, so a symlinked ~/.ssh is still caught.
   const denies = part.denies.flatMap((d: Deny) => {
     const rights = (d.access === 'all' ? READ_WRITE_RIGHTS : WRITE_RIGHTS) & handledFs;
-    return [...new Set([path.resolve(d.path), realOrSelf(d.path)])].map((p) => ({ path: p, rights, source: d.source }));
+    return bothSpellings(d.path).map((p) => ({ path: p, rights, source: d.source }));
   });
   out.denies = denies;
   const deniedAt = (p: string) => denies.filter((d) => isInside(p, d.path)).reduce((r, d) => r | d.rights, 0);
